@@ -1,0 +1,91 @@
+// Command-line options of bench/run.ts.
+import { parseArgs } from 'node:util';
+import { BUILTIN_TARGETS, parseExtraTargets, type TargetSpec } from './targets.ts';
+
+export interface Options {
+  quick: boolean;
+  durationS: number;
+  warmupS: number;
+  concurrencies: number[];
+  starts: number;
+  targets: TargetSpec[];
+  profile: boolean;
+  writeReadme: boolean;
+  keepTmp: boolean;
+}
+
+export const USAGE = `usage: npm run bench -- [options]      (or: ./node_modules/.bin/node bench/run.ts [options])
+
+  --quick                 smoke run: 2 s per point, 1 s warm-up
+  --duration <s>          measured seconds per point (default 8)
+  --warmup <s>            warm-up seconds before each point (default 2)
+  --concurrency <list>    wrk connections per point (default 1,10,50,200)
+  --targets <list>        subset and order of targets (default: all; built-ins: direct,nginx,queue-proxy)
+  --starts <n>            start-ups timed per target, median reported (default 5)
+  --extra-target <json>   another target, e.g. the activator (repeatable; also BENCH_EXTRA_TARGET);
+                          see bench/README.md for the JSON shape and placeholders
+  --profile               run node targets with --cpu-prof --cpu-prof-dir bench/results/
+  --write-readme          also put the report into bench/README.md between the markers
+  --keep-tmp              keep the temp dir (configs, logs) after a successful run
+  -h, --help              this text
+`;
+
+function positiveInt(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** Parses argv; returns undefined when --help was asked for. */
+export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      quick: { type: 'boolean', default: false },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      concurrency: { type: 'string', default: '1,10,50,200' },
+      targets: { type: 'string' },
+      starts: { type: 'string', default: '5' },
+      'extra-target': { type: 'string', multiple: true, default: [] },
+      profile: { type: 'boolean', default: false },
+      'write-readme': { type: 'boolean', default: false },
+      'keep-tmp': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) return undefined;
+
+  const all = [...BUILTIN_TARGETS];
+  const extras: [string, string][] = values['extra-target'].map((json) => [json, '--extra-target']);
+  if (env.BENCH_EXTRA_TARGET !== undefined && env.BENCH_EXTRA_TARGET.trim() !== '') {
+    extras.push([env.BENCH_EXTRA_TARGET, 'BENCH_EXTRA_TARGET']);
+  }
+  for (const [json, source] of extras) {
+    for (const spec of parseExtraTargets(json, source)) {
+      if (all.some((t) => t.name === spec.name)) throw new Error(`${source}: target name ${spec.name} is already taken`);
+      all.push(spec);
+    }
+  }
+  let targets = all;
+  if (values.targets !== undefined) {
+    targets = values.targets.split(',').map((name) => {
+      const spec = all.find((t) => t.name === name.trim());
+      if (spec === undefined) throw new Error(`--targets: unknown target ${name} (known: ${all.map((t) => t.name).join(', ')})`);
+      return spec;
+    });
+  }
+
+  return {
+    quick: values.quick,
+    durationS: values.duration !== undefined ? positiveInt(values.duration, '--duration') : values.quick ? 2 : 8,
+    warmupS: values.warmup !== undefined ? positiveInt(values.warmup, '--warmup') : values.quick ? 1 : 2,
+    concurrencies: values.concurrency.split(',').map((c) => positiveInt(c.trim(), '--concurrency')),
+    starts: positiveInt(values.starts, '--starts'),
+    targets,
+    profile: values.profile,
+    writeReadme: values['write-readme'],
+    keepTmp: values['keep-tmp'],
+  };
+}

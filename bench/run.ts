@@ -1,0 +1,161 @@
+// Benchmark of Sluice's queue-proxy against a direct connection and an nginx reverse proxy.
+// Method and columns: bench/README.md. Usage: npm run bench -- [--quick] [--help].
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { startBackend } from './lib/backend.ts';
+import { killChildrenOnExit, sleep, stop } from './lib/children.ts';
+import type { LaunchContext } from './lib/launch.ts';
+import { measureTarget, type TargetResult } from './lib/measure.ts';
+import { parseOptions, USAGE, type Options } from './lib/options.ts';
+import { clockTicksPerSecond, cpuBusyTicks, selfAndReapedTicks } from './lib/proc.ts';
+import { writeBetweenMarkers } from './lib/readme-results.ts';
+import { NOISY, renderReport } from './lib/report.ts';
+import { systemInfo } from './lib/system-info.ts';
+import { requireTools } from './lib/tools.ts';
+import { writePostScript } from './lib/wrk.ts';
+
+const POST_BYTES = 64 * 1024;
+const POST_CONNECTIONS = 10;
+
+const began = performance.now();
+function log(line: string): void {
+  process.stderr.write(`[${((performance.now() - began) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
+}
+
+/** Share of the CPUs' time used by other processes over ms milliseconds (the backend idles). */
+async function foreignLoad(cpus: number[], ms: number): Promise<number> {
+  const before = cpuBusyTicks(cpus);
+  const self = selfAndReapedTicks();
+  await sleep(ms);
+  const after = cpuBusyTicks(cpus);
+  const total = after.total - before.total;
+  return total <= 0 ? 0 : Math.max(0, (after.busy - before.busy - (selfAndReapedTicks() - self)) / total);
+}
+
+function fatal(message: string, code = 1): never {
+  process.stderr.write(`bench: ${message}\n`);
+  process.exit(code);
+}
+
+/** The repo's Node 24 binary, symlinks resolved (node_modules/.bin/node -> node/bin/node). */
+function repoNode(repo: string): string {
+  const link = join(repo, 'node_modules', '.bin', 'node');
+  return existsSync(link) ? realpathSync(link) : process.execPath;
+}
+
+async function main(): Promise<number> {
+  killChildrenOnExit();
+  let options: Options | undefined;
+  try {
+    options = parseOptions(process.argv.slice(2), process.env);
+  } catch (err) {
+    fatal(`${(err as Error).message}\n\n${USAGE}`, 2);
+  }
+  if (options === undefined) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (process.platform !== 'linux') fatal('the bench reads /proc and uses taskset: it runs on Linux only');
+
+  let tools;
+  try {
+    tools = requireTools();
+    clockTicksPerSecond();
+  } catch (err) {
+    fatal((err as Error).message);
+  }
+
+  const repo = resolve(import.meta.dirname, '..');
+  const results = join(repo, 'bench', 'results');
+  mkdirSync(results, { recursive: true });
+  const node = repoNode(repo);
+
+  // Proxies on CPU 0; wrk, the backend and this harness (mostly idle, but it polls tightly
+  // while timing start-ups) on CPU 1, so nothing but the proxy competes for CPU 0.
+  const info = systemInfo(node, tools);
+  const proxyCpu = 0;
+  let loadCpu = 1;
+  if (info.nproc < 2) {
+    log(`warning: only ${info.nproc} CPU: proxy and load generator share CPU 0, numbers are not comparable`);
+    loadCpu = 0;
+  }
+  execFileSync(tools.taskset, ['-a', '-p', '-c', String(loadCpu), String(process.pid)], { stdio: 'ignore' });
+
+  const workDir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
+  chmodSync(workDir, 0o755); // nginx workers run as nobody when started by root
+  log(`work dir ${workDir}; node ${node}; ${info.nproc} CPUs, ${info.cpuModel}`);
+
+  const backend = await startBackend(tools, workDir, loadCpu);
+  log(`backend nginx on 127.0.0.1:${backend.port} (CPU ${loadCpu})`);
+
+  const ctx: LaunchContext = {
+    tools,
+    node,
+    repo,
+    results,
+    backendPort: backend.port,
+    cpu: proxyCpu,
+    workDir,
+    profile: options.profile,
+  };
+  const measureOptions = {
+    concurrencies: options.concurrencies,
+    durationS: options.durationS,
+    warmupS: options.warmupS,
+    starts: options.starts,
+    settleMs: options.quick ? 500 : 1000,
+    postConnections: POST_CONNECTIONS,
+    postScript: writePostScript(workDir, POST_BYTES),
+    loadCpu,
+    cpus: [...new Set([proxyCpu, loadCpu])],
+    backendPid: backend.child.pid,
+    log,
+  };
+  const profilesBefore = new Set(readdirSync(results));
+  const backgroundLoad = await foreignLoad([...new Set([proxyCpu, loadCpu])], 1000);
+  if (backgroundLoad > NOISY) {
+    log(`warning: other processes keep ${(backgroundLoad * 100).toFixed(0)}% of CPUs ${proxyCpu},${loadCpu} busy: expect noisy numbers`);
+  }
+
+  const measured: TargetResult[] = [];
+  for (const spec of options.targets) measured.push(await measureTarget(spec, ctx, measureOptions));
+  await stop(backend.child);
+
+  const report = renderReport(measured, info, {
+    durationS: options.durationS,
+    warmupS: options.warmupS,
+    concurrencies: options.concurrencies,
+    starts: options.starts,
+    postConnections: POST_CONNECTIONS,
+    proxyCpu,
+    loadCpu,
+    quick: options.quick,
+    profile: options.profile,
+    backgroundLoad,
+  });
+  process.stdout.write(`\n${report}`);
+
+  const file = join(results, `${info.date.replace(/:/g, '-')}.md`);
+  writeFileSync(file, report);
+  log(`report written to ${file}`);
+  if (options.writeReadme) {
+    writeBetweenMarkers(join(repo, 'bench', 'README.md'), report);
+    log('report written into bench/README.md');
+  }
+  if (options.profile) {
+    const profiles = readdirSync(results).filter((f) => f.endsWith('.cpuprofile') && !profilesBefore.has(f));
+    log(profiles.length > 0 ? `CPU profiles: ${profiles.map((f) => join(results, f)).join(', ')}` : 'no CPU profile was written (see bench/README.md, "CPU profile")');
+  }
+
+  const failed = measured.filter((r) => r.failed !== undefined);
+  if (failed.length === 0 && !options.keepTmp) rmSync(workDir, { recursive: true, force: true });
+  else log(`kept ${workDir} (logs and configs)`);
+  return failed.length === 0 ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => fatal(err instanceof Error ? (err.stack ?? err.message) : String(err)),
+);

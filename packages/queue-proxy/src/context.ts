@@ -1,0 +1,33 @@
+// What every request of one queue-proxy shares: built once at start-up.
+
+import type { Breaker } from '@sluice/core/breaker'
+import type { RequestStats } from '@sluice/core/request-stats'
+import type { Logger } from '@sluice/core/logging'
+import type { QueueConfig } from './config.ts'
+import type { Drainer } from './drainer.ts'
+import type { Upstreams } from './upstream.ts'
+import type { Exchange } from './exchange.ts'
+
+export interface Prober {
+  probe(): Promise<boolean>
+}
+
+/** Request metrics and the request log hook in here (null when both are off). */
+export interface ExchangeObserver {
+  /** The response is complete (or the client went away). */
+  onDone(ex: Exchange): void
+}
+
+export interface QueueContext {
+  readonly cfg: QueueConfig
+  readonly stats: RequestStats
+  readonly breaker: Breaker | null
+  readonly upstreams: Upstreams
+  readonly drainer: Drainer
+  readonly prober: Prober
+  readonly log: Logger
+  readonly observer: ExchangeObserver | null
+  /** Requests and tunnels not yet finished; shutdown waits for them. */
+  active: number
+  onIdle: (() => void) | null
+}

@@ -1,0 +1,26 @@
+// Joins request metrics and the request log into one completion hook, chosen
+// at start-up: with both off, no observer runs at all.
+
+import type { ExchangeObserver } from './context.ts'
+import type { Exchange } from './exchange.ts'
+import type { RequestMetrics } from './request-metrics.ts'
+import { routeTagLabel } from './request-metrics.ts'
+import type { RequestLogWriter } from './request-log-writer.ts'
+
+export function createObserver(metrics: RequestMetrics | null, log: RequestLogWriter | null): ExchangeObserver | null {
+  if (metrics === null && log === null) return null
+  return { onDone: (ex) => observe(ex, metrics, log) }
+}
+
+function observe(ex: Exchange, metrics: RequestMetrics | null, log: RequestLogWriter | null): void {
+  const end = performance.now()
+  const code = ex.res.statusCode
+  if (metrics !== null && !ex.isProbe) {
+    metrics.recordRequest(code, routeTagLabel(ex.routeTag, ex.defaultRoute), end - ex.startedAt)
+    if (ex.appStartedAt > 0) {
+      metrics.recordApp(code, (ex.appEndedAt > 0 ? ex.appEndedAt : end) - ex.appStartedAt)
+      if (ex.ctx.breaker !== null) metrics.setQueueDepth(ex.queueDepthAtStart)
+    }
+  }
+  if (log !== null) log.write(ex, code, end)
+}

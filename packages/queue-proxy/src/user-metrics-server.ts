@@ -1,0 +1,21 @@
+// :9091 — Prometheus text for the user-facing request metrics (spec §1.13).
+
+import http from 'node:http'
+import type { Registry } from 'prom-client'
+import { notFound } from './metrics-server.ts'
+
+export function createUserMetricsServer(registry: Registry): http.Server {
+  return http.createServer((req, res) => {
+    if (req.url !== '/metrics' && !req.url!.startsWith('/metrics?')) {
+      notFound(res)
+      return
+    }
+    registry.metrics().then((text) => {
+      res.writeHead(200, { 'content-type': registry.contentType })
+      res.end(text)
+    }, (err: Error) => {
+      res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' })
+      res.end(`${err.message}\n`)
+    })
+  })
+}
