@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSyn
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startBackend } from './lib/backend.ts';
-import { killChildrenOnExit, sleep, stop } from './lib/children.ts';
+import { atExit, killChildrenOnExit, sleep, stop } from './lib/children.ts';
 import type { LaunchContext } from './lib/launch.ts';
 import { measureTarget, type TargetResult } from './lib/measure.ts';
 import { parseOptions, USAGE, type Options } from './lib/options.ts';
@@ -85,6 +85,10 @@ async function main(): Promise<number> {
 
   const workDir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
   chmodSync(workDir, 0o755); // nginx workers run as nobody when started by root
+  let keepWorkDir = options.keepTmp;
+  atExit(() => {
+    if (!keepWorkDir) rmSync(workDir, { recursive: true, force: true });
+  });
   log(`work dir ${workDir}; node ${node}; ${info.nproc} CPUs, ${info.cpuModel}`);
 
   const backend = await startBackend(tools, workDir, loadCpu);
@@ -150,8 +154,8 @@ async function main(): Promise<number> {
   }
 
   const failed = measured.filter((r) => r.failed !== undefined);
-  if (failed.length === 0 && !options.keepTmp) rmSync(workDir, { recursive: true, force: true });
-  else log(`kept ${workDir} (logs and configs)`);
+  if (failed.length > 0) keepWorkDir = true; // its logs explain the failure
+  if (keepWorkDir) log(`kept ${workDir} (configs and logs)`);
   return failed.length === 0 ? 0 : 1;
 }
 

@@ -15,6 +15,12 @@ export interface Child {
 }
 
 const live = new Set<Child>();
+const exitHooks: (() => void)[] = [];
+
+/** Registers a synchronous clean-up that runs when the process exits, after the children are killed. */
+export function atExit(hook: () => void): void {
+  exitHooks.push(hook);
+}
 
 function killGroup(child: Child, signal: NodeJS.Signals): void {
   try {
@@ -36,7 +42,16 @@ let installed = false;
 export function killChildrenOnExit(): void {
   if (installed) return;
   installed = true;
-  process.on('exit', killAll);
+  process.on('exit', () => {
+    killAll();
+    for (const hook of exitHooks) {
+      try {
+        hook();
+      } catch {
+        // best effort while exiting
+      }
+    }
+  });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
       process.stderr.write(`\nbench: ${signal} received, stopping ${live.size} child process group(s)\n`);

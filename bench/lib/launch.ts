@@ -44,8 +44,9 @@ async function substitute(text: string, values: Record<string, string>): Promise
   return out;
 }
 
-async function commandArgv(launch: CommandLaunch, ctx: LaunchContext, values: Record<string, string>): Promise<string[]> {
-  const profileFlags = ['--cpu-prof', '--cpu-prof-dir', ctx.results];
+async function commandArgv(name: string, launch: CommandLaunch, ctx: LaunchContext, values: Record<string, string>): Promise<string[]> {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const profileFlags = ['--cpu-prof', '--cpu-prof-dir', ctx.results, '--cpu-prof-name', `${name}-${stamp}.cpuprofile`];
   if (typeof launch.command === 'string') {
     let line = launch.command.trim();
     if (ctx.profile && line.startsWith('{node} ')) line = `{node} ${profileFlags.join(' ')} ${line.slice(7)}`;
@@ -83,7 +84,7 @@ export async function spawnTarget(spec: TargetSpec, ctx: LaunchContext): Promise
     logFile = join(dir, 'error.log'); // nginx's output and its error_log share one file
   } else {
     const values = { node: ctx.node, repo: ctx.repo, port: String(port), backend_port: String(ctx.backendPort), results: ctx.results };
-    argv = await commandArgv(launch, ctx, values);
+    argv = await commandArgv(spec.name, launch, ctx, values);
     env = { ...process.env };
     for (const [key, value] of Object.entries(launch.env ?? {})) env[key] = await substitute(value, values);
   }

@@ -81,7 +81,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | 
     quick: values.quick,
     durationS: values.duration !== undefined ? positiveInt(values.duration, '--duration') : values.quick ? 2 : 8,
     warmupS: values.warmup !== undefined ? positiveInt(values.warmup, '--warmup') : values.quick ? 1 : 2,
-    concurrencies: values.concurrency.split(',').map((c) => positiveInt(c.trim(), '--concurrency')),
+    concurrencies: [...new Set(values.concurrency.split(',').map((c) => positiveInt(c.trim(), '--concurrency')))],
     starts: positiveInt(values.starts, '--starts'),
     targets,
     profile: values.profile,

@@ -15,7 +15,8 @@ export interface CommandLaunch {
    * argv, or one string run as `sh -c "exec <string>"`. Placeholders, in argv and env values:
    * {node} real path of the repo's Node 24, {repo} repo root, {port} the port the target must
    * listen on, {backend_port}, {free} a fresh free port per occurrence, {results} bench/results.
-   * With --profile, `--cpu-prof --cpu-prof-dir {results}` is inserted after a leading {node}.
+   * With --profile, `--cpu-prof --cpu-prof-dir {results} --cpu-prof-name <name>-<time>.cpuprofile`
+   * is inserted after a leading {node}.
    */
   command: string[] | string;
   env?: Record<string, string>;

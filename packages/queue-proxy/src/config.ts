@@ -4,7 +4,7 @@
 // Sluice's own additions. Every error names its variable.
 
 import {
-  EnvError, type Env, optionalBool, optionalDurationMs, optionalInt, optionalPort, optionalString,
+  EnvError, type Env, optionalBool, optionalDurationMs, optionalFloat, optionalInt, optionalPort, optionalString,
   requireInt, requirePort, requireString,
 } from '@sluice/core/env'
 import { Port } from '@sluice/core/constants'
@@ -125,7 +125,9 @@ export function loadConfig(env: Env): QueueConfig {
   const tracingRequested = obs
     ? (obs.tracing?.protocol ?? 'none') !== 'none' && obs.tracing?.protocol !== ''
     : (env.TRACING_CONFIG_BACKEND ?? 'none') !== 'none' && env.TRACING_CONFIG_BACKEND !== ''
+  // Not used (no tracer yet), but Go's envconfig exits on unparsable values.
   optionalBool(env, 'TRACING_CONFIG_DEBUG', false)
+  optionalFloat(env, 'TRACING_CONFIG_SAMPLE_RATE', 0)
 
   const profilingEnabled = obs ? obs.runtime?.profiling === 'enabled' : optionalBool(env, 'ENABLE_PROFILING', false)
 

@@ -13,7 +13,7 @@ import { Acquire, type BreakerWaiter } from '@sluice/core/breaker'
 import { Body } from '@sluice/core/constants'
 import type { QueueContext } from './context.ts'
 import { replyGoError } from './probe-handler.ts'
-import type { ScannedRequest } from './request-headers.ts'
+import { originFormTarget, type ScannedRequest } from './request-headers.ts'
 import { responseHeaderList, responseHeaderObject } from './response-headers.ts'
 import { upstreamErrorText } from './upstream-errors.ts'
 
@@ -121,8 +121,11 @@ export class Exchange implements ScannedRequest, BreakerWaiter, Dispatcher.Dispa
     if (ctx.breaker !== null) this.queueDepthAtStart = ctx.breaker.load
     const req = this.req
     const pool = this.isH2 ? ctx.upstreams.h2 : ctx.upstreams.h1
+    let path = this.isH2 ? (req as http2.Http2ServerRequest).url : (req as http.IncomingMessage).url!
+    // Absolute-form ("http://h/p") and asterisk-form ("*") targets are rare: normalised here.
+    if (path.charCodeAt(0) !== 47 /* '/' */) path = originFormTarget(this, path, (req.headers['k-original-host'] ?? '') !== '')
     pool.dispatch({
-      path: this.isH2 ? (req as http2.Http2ServerRequest).url : (req as http.IncomingMessage).url!,
+      path,
       method: req.method!,
       headers: this.upstreamHeaders,
       body: this.hasBody || this.isH2 && !(req as http2.Http2ServerRequest).stream.endAfterHeaders ? req : null,

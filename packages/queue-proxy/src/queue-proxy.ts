@@ -35,6 +35,8 @@ export interface Ports {
 export interface QueueProxyOptions {
   /** Where the TLS certificate and key are looked for (Knative mounts them here). */
   certsDir?: string
+  /** How often the certificate files are re-read; 1 minute by default (tests shorten it). */
+  certReloadMs?: number
   /** Replaces the readiness prober built from SERVING_READINESS_PROBE (tests). */
   prober?: Prober
 }
@@ -119,7 +121,7 @@ export class QueueProxy {
       this.servers.push(s)
     }
     let tls: number | null = null
-    const tlsServer = await loadTlsListener(this.opts.certsDir ?? '/var/lib/knative/certs', this.listener, this.log)
+    const tlsServer = await loadTlsListener(this.opts.certsDir ?? '/var/lib/knative/certs', this.listener, this.log, this.opts.certReloadMs)
     if (tlsServer !== null) {
       tls = await listen(tlsServer, cfg.tlsPort, host)
       this.servers.push(tlsServer)

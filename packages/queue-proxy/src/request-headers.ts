@@ -108,3 +108,33 @@ function dropConnectionListed(headers: string[], tokens: string): string[] {
   }
   return out
 }
+
+// scheme "://" authority: what an absolute-form request target starts with.
+const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i
+
+/**
+ * The request target to send upstream, in origin form, as Go's reverse proxy
+ * sends it: "http://h/p?q" -> "/p?q", "*" -> "/*". For an absolute-form
+ * target the URL's authority is the Host (RFC 9112 §3.2.2), unless
+ * K-Original-Host already chose it. Only called for targets not starting with "/".
+ */
+export function originFormTarget(r: ScannedRequest, target: string, hasOriginalHost: boolean): string {
+  const m = ABSOLUTE_FORM.exec(target)
+  if (m === null) return `/${target}`
+  const authority = m[1]!.slice(m[1]!.lastIndexOf('@') + 1)
+  if (authority !== '' && !hasOriginalHost) setUpstreamHost(r, authority)
+  const rest = target.slice(m[0].length)
+  return rest === '' || rest.charCodeAt(0) !== 47 /* '/' */ ? `/${rest}` : rest
+}
+
+function setUpstreamHost(r: ScannedRequest, host: string): void {
+  r.host = host
+  const h = r.upstreamHeaders
+  for (let i = 0; i < h.length; i += 2) {
+    if (h[i] === 'host') {
+      h[i + 1] = host
+      return
+    }
+  }
+  h.push('host', host)
+}

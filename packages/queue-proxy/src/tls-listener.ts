@@ -38,12 +38,14 @@ export async function loadTlsListener(dir: string, listener: DualListener, log: 
     Promise.all([readFile(certPath), readFile(keyPath)]).then(([c, k]) => {
       const d = hashOf(c, k)
       if (d === digest) return
+      // A pair read mid-update (new key, old certificate) throws here: keep serving the old
+      // one and try again on the next tick, as Knative's watcher does.
       server.setSecureContext({ cert: c, key: k, minVersion: 'TLSv1.3', ALPNProtocols: ['h2', 'http/1.1'] } as tls.SecureContextOptions)
       cert = c
       key = k
       digest = d
       log.info('reloaded TLS certificate')
-    }, (err: Error) => log.error({ err: err.message }, 'failed to reload TLS certificate'))
+    }).catch((err: Error) => log.error({ err: err.message }, 'failed to reload TLS certificate'))
   }, reloadMs)
   timer.unref()
   server.once('close', () => clearInterval(timer))

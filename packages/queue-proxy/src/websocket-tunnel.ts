@@ -1,14 +1,17 @@
 // HTTP/1.1 Upgrade requests (websockets) tunnelled to the user container as
 // raw TCP (Go's reverse proxy hijacks the same way, spec §1.10). The tunnel
 // counts as one in-flight request (stats and breaker slot) until it closes,
-// and the revision timeouts bound it (total; idle measured on traffic).
+// and the revision timeouts bound it: total and response-start cut the
+// session (Knative's timeout writer never sees the hijacked 101, so its
+// response-start timer keeps running, spec §1.9); idle is measured on traffic.
+// Until the app's first byte the client gets Go-like 502/504 answers.
 
 import type http from 'node:http'
 import net from 'node:net'
 import { Acquire, type BreakerWaiter } from '@sluice/core/breaker'
 import { Body } from '@sluice/core/constants'
 import type { QueueContext } from './context.ts'
-import { clientIp, scanRequestHeaders, type ScannedRequest } from './request-headers.ts'
+import { clientIp, originFormTarget, scanRequestHeaders, type ScannedRequest } from './request-headers.ts'
 import { upstreamErrorText } from './upstream-errors.ts'
 
 const kTunnel = Symbol('sluice.tunnel')
@@ -33,6 +36,7 @@ export class Tunnel implements ScannedRequest, BreakerWaiter {
   private upstream: net.Socket | null = null
   private holdsSlot = false
   private done = false
+  /** The app sent its first byte (the upgrade response); only then are the sides spliced. */
   private responded = false
   private lastTrafficAt: number
   private totalTimer: NodeJS.Timeout
@@ -49,7 +53,9 @@ export class Tunnel implements ScannedRequest, BreakerWaiter {
     ctx.drainer.touch()
     scanRequestHeaders(req.rawHeaders, clientIp(client.remoteAddress), this)
     ctx.stats.requestIn(this.lastTrafficAt, this.proxied)
-    this.totalTimer = setTimeout(onTunnelTimeout, ctx.cfg.revisionTimeoutMs, this)
+    const { revisionTimeoutMs, responseStartTimeoutMs } = ctx.cfg
+    const limit = responseStartTimeoutMs > 0 && responseStartTimeoutMs < revisionTimeoutMs ? responseStartTimeoutMs : revisionTimeoutMs
+    this.totalTimer = setTimeout(onTunnelTimeout, limit, this)
     if (ctx.cfg.idleTimeoutMs > 0) this.idleTimer = setTimeout(onTunnelIdle, ctx.cfg.idleTimeoutMs, this)
     client.on('close', onClientClose)
     client.on('error', onSocketError)
@@ -87,17 +93,33 @@ export class Tunnel implements ScannedRequest, BreakerWaiter {
   upstreamConnected(): void {
     const up = this.upstream!
     const req = this.req
-    let head = `${req.method} ${req.url} HTTP/1.1\r\n`
+    let target = req.url!
+    if (target.charCodeAt(0) !== 47 /* '/' */) target = originFormTarget(this, target, (req.headers['k-original-host'] ?? '') !== '')
+    let head = `${req.method} ${target} HTTP/1.1\r\n`
     const h = this.upstreamHeaders
     for (let i = 0; i < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`
     head += `connection: upgrade\r\nupgrade: ${req.headers.upgrade}\r\n\r\n`
     up.write(head)
     if (this.head.length > 0) up.write(this.head)
-    this.responded = true
+    up.once('data', onFirstUpstreamData)
     up.on('data', onTraffic)
     this.client.on('data', onTraffic)
-    up.pipe(this.client)
     this.client.pipe(up)
+  }
+
+  /** @internal The upgrade response started: from here on bytes flow as they come. */
+  upstreamResponded(chunk: Buffer): void {
+    if (this.done) return
+    this.responded = true
+    this.client.write(chunk)
+    this.upstream!.pipe(this.client)
+  }
+
+  /** @internal */
+  upstreamClosed(): void {
+    // Closed before answering: Go's transport reports EOF.
+    if (!this.responded && !this.done) return this.replyAndClose(502, 'EOF\n')
+    this.close()
   }
 
   /** @internal */
@@ -129,8 +151,10 @@ export class Tunnel implements ScannedRequest, BreakerWaiter {
 
   private replyAndClose(status: number, body: string): void {
     const reason = status === 503 ? 'Service Unavailable' : status === 504 ? 'Gateway Timeout' : 'Bad Gateway'
+    // 502 and 503 come from Go's http.Error (nosniff); the timeout handler's 504 does not.
+    const nosniff = status === 504 ? '' : 'x-content-type-options: nosniff\r\n'
     if (this.client.writable) {
-      this.client.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+      this.client.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain; charset=utf-8\r\n${nosniff}connection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
     }
     this.close()
   }
@@ -165,7 +189,8 @@ function tunnelOf(s: net.Socket): Tunnel {
   return (s as Tagged)[kTunnel]!
 }
 function onClientClose(this: net.Socket): void { tunnelOf(this).close() }
-function onUpstreamClose(this: net.Socket): void { tunnelOf(this).close() }
+function onUpstreamClose(this: net.Socket): void { tunnelOf(this).upstreamClosed() }
+function onFirstUpstreamData(this: net.Socket, chunk: Buffer): void { tunnelOf(this).upstreamResponded(chunk) }
 function onUpstreamConnect(this: net.Socket): void { tunnelOf(this).upstreamConnected() }
 function onUpstreamError(this: net.Socket, err: Error): void { tunnelOf(this).upstreamFailed(err) }
 function onSocketError(this: net.Socket): void { tunnelOf(this).close() }
