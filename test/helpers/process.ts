@@ -32,7 +32,7 @@ export interface QueueProxyProcess {
   exited: Promise<Exit>
   stdout(): string
   stderr(): string
-  /** Sends a signal; resolves once it is sent. */
+  /** Sends a signal to the process (by its pid). */
   signal(sig: NodeJS.Signals): void
 }
 
@@ -56,6 +56,17 @@ export function runMain(env: Record<string, string>): { child: ChildProcess; exi
  * the serving and admin ports).
  */
 export async function spawnQueueProxy(env: Record<string, string>, startTimeoutMs = 5000): Promise<QueueProxyProcess> {
+  // A free port can be taken by someone else before the child binds it: try again on fresh ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await spawnOnFreePorts(env, startTimeoutMs)
+    } catch (err) {
+      if (attempt === 3 || !/EADDRINUSE/.test((err as Error).message)) throw err
+    }
+  }
+}
+
+async function spawnOnFreePorts(env: Record<string, string>, startTimeoutMs: number): Promise<QueueProxyProcess> {
   const ports = { serving: await freePort(), tls: await freePort(), admin: await freePort(), metrics: await freePort(), userMetrics: await freePort() }
   const run = runMain({
     ...env,

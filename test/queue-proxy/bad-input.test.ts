@@ -24,6 +24,12 @@ async function troubleApp() {
       setTimeout(() => req.socket.destroy(), 30)
       return
     }
+    if (req.url === '/early') {
+      req.resume()
+      res.writeHead(413)
+      res.end('too large')
+      return
+    }
     if (req.url === '/upload') {
       let bytes = 0
       req.on('data', (c: Buffer) => { bytes += c.length })
@@ -236,6 +242,12 @@ t.test('h2c: streams that break on either side', async (t) => {
       setTimeout(() => req.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR), 30)
       return
     }
+    if (req.url === '/early') {
+      req.resume()
+      res.writeHead(413)
+      res.end('too large')
+      return
+    }
     if (req.url === '/upload') {
       let bytes = 0
       req.on('data', (c: Buffer) => { bytes += c.length })
@@ -274,9 +286,28 @@ t.test('h2c: streams that break on either side', async (t) => {
     s.write(Buffer.alloc(10 * 1024, 'x'))
     t.ok(await waitFor(() => qp.qp.ctx.stats.inFlight === 1), 'in flight')
     await new Promise((r) => setTimeout(r, 50))
-    s.close(http2.constants.NGHTTP2_CANCEL)
+    // destroy() resets the stream; close(code) would first send END_STREAM.
+    s.destroy()
     t.ok(await waitFor(() => uploads.length === 1), 'the app saw the request end')
     t.equal(uploads[0]!.aborted, true, 'the app saw an incomplete request')
+    t.ok(await settled(qp), 'nothing left in flight')
+  })
+
+  t.test('the app answers before the client finished uploading: the client gets the answer and its stream is closed', async (t) => {
+    const r = await new Promise<{ status: number; body: string; closed: boolean }>((resolve) => {
+      const s = c.request({ ':path': '/early', ':method': 'POST' })
+      let status = 0
+      let body = ''
+      s.on('response', (h) => { status = Number(h[':status']) })
+      s.on('data', (d: Buffer) => { body += d.toString() })
+      s.on('error', () => { /* a NO_ERROR reset may surface here */ })
+      const guard = setTimeout(() => { resolve({ status, body, closed: false }); s.destroy() }, 2000)
+      s.on('close', () => { clearTimeout(guard); resolve({ status, body, closed: true }) })
+      s.write('the start of a long upload')
+    })
+    t.equal(r.status, 413)
+    t.equal(r.body, 'too large')
+    t.ok(r.closed, 'the queue-proxy closed the stream (RST_STREAM NO_ERROR) instead of leaving it half-open')
     t.ok(await settled(qp), 'nothing left in flight')
   })
 

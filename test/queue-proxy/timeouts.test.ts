@@ -78,27 +78,6 @@ t.test('revision timeout (REVISION_TIMEOUT_SECONDS=1)', async (t) => {
     t.equal(r.body, 'foobar')
   }))
 
-  tests.push(t.test('h2c: nothing written before the timeout gives 504 "request timeout" over HTTP/2', async (t) => {
-    const h2app = http2.createServer(() => { /* never answers */ })
-    const port = await listen(h2app as unknown as net.Server)
-    const qp2 = await startQueueProxy(knativeEnv(port, { REVISION_TIMEOUT_SECONDS: '1' }))
-    const c = http2.connect(qp2.url)
-    t.teardown(async () => { c.destroy(); await qp2.stop(); h2app.close() })
-    const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const s = c.request({ ':path': '/silent' })
-      let status = 0
-      let body = ''
-      s.on('response', (h) => { status = Number(h[':status']) })
-      s.on('data', (d: Buffer) => { body += d.toString() })
-      s.on('end', () => resolve({ status, body }))
-      s.on('error', reject)
-      s.end()
-    })
-    t.equal(r.status, 504)
-    t.equal(r.body, 'request timeout')
-    t.ok(await settled(qp2), 'nothing left in flight')
-  }))
-
   await Promise.all(tests)
   t.ok(await settled(qp), 'nothing left in flight')
 })
@@ -193,4 +172,72 @@ t.test('a keep-alive connection stays usable after a 504 timeout', async (t) => 
   const second = await request(`${qp.url}/finish/0`, { agent })
   t.equal(second.status, 200)
   t.equal(second.body, 'foobar')
+})
+
+/**
+ * Sends a request over h2c; with `upload` the body is written but the stream
+ * left open. `closed` is false if the stream was still open after 3 s.
+ */
+function h2Request(c: http2.ClientHttp2Session, path: string, upload = false): Promise<{ status: number; body: string; closed: boolean }> {
+  return new Promise((resolve, reject) => {
+    const s = c.request({ ':path': path, ':method': upload ? 'POST' : 'GET' }, { endStream: !upload })
+    let status = 0
+    let body = ''
+    s.on('response', (h) => { status = Number(h[':status']) })
+    s.on('data', (d: Buffer) => { body += d.toString() })
+    // An upload cut short by the server ends in a reset rather than 'end'.
+    const guard = setTimeout(() => { resolve({ status, body, closed: false }); s.destroy() }, 3000)
+    s.on('close', () => { clearTimeout(guard); resolve({ status, body, closed: true }) })
+    s.on('error', reject)
+    if (upload) s.write('partial upload, never finished')
+  })
+}
+
+t.test('h2c (REVISION_TIMEOUT_SECONDS=1)', async (t) => {
+  t.jobs = 4
+  const tests: Promise<unknown>[] = []
+  const appStreams: http2.ServerHttp2Stream[] = []
+  const h2app = http2.createServer((req) => {
+    appStreams.push(req.stream)
+    req.resume() // never answers
+  })
+  const port = await listen(h2app as unknown as net.Server)
+  const qp = await startQueueProxy(knativeEnv(port, { REVISION_TIMEOUT_SECONDS: '1' }))
+  const qp1 = await startQueueProxy(knativeEnv(port, { REVISION_TIMEOUT_SECONDS: '1', CONTAINER_CONCURRENCY: '1' }))
+  const c = http2.connect(qp.url)
+  const c1 = http2.connect(qp1.url)
+  t.teardown(async () => {
+    c.destroy()
+    c1.destroy()
+    for (const s of appStreams) s.destroy()
+    await qp.stop()
+    await qp1.stop()
+    h2app.close()
+  })
+
+  tests.push(t.test('nothing written before the timeout: 504 "request timeout" over HTTP/2', async (t) => {
+    const r = await h2Request(c, '/silent')
+    t.equal(r.status, 504)
+    t.equal(r.body, 'request timeout')
+  }))
+
+  tests.push(t.test('a client still uploading when the timeout fires gets 504 and its stream is closed', async (t) => {
+    const { value: r, ms } = await timed(h2Request(c, '/upload', true))
+    t.equal(r.status, 504)
+    t.equal(r.body, 'request timeout')
+    t.ok(r.closed && ms < 1800, `the stream was closed at the timeout (${ms} ms), not left open`)
+  }))
+
+  tests.push(t.test('cc=1: an upload queued in the breaker times out with 504 and frees everything', async (t) => {
+    const breaker = qp1.qp.ctx.breaker!
+    t.ok(breaker.tryAcquire(), 'slot taken, as by a long request')
+    const r = await h2Request(c1, '/queued-upload', true)
+    t.equal(r.status, 504)
+    t.same(accounting(qp1), { active: 0, stats: 0, running: 1, waiting: 0 }, 'only the held slot remains')
+    breaker.release()
+  }))
+
+  await Promise.all(tests)
+  t.ok(await settled(qp), 'nothing left in flight (no stream left half-open)')
+  t.ok(await settled(qp1), 'nothing left in flight (cc=1)')
 })

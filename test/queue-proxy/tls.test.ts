@@ -88,6 +88,12 @@ t.test('HTTPS to an HTTP/1.1 app', async (t) => {
     t.equal((await request(`${qp.url}/plain`)).body, 'app /plain over 1.1, xff=127.0.0.1')
   })
 
+  t.test('the admin port stays plain HTTP with TLS on (HEAD; 1.12 broke the PreStop hook here)', async (t) => {
+    const r = await request(`http://127.0.0.1:${qp.ports.admin}/`)
+    t.equal(r.status, 404)
+    t.equal(r.body, '404 page not found\n')
+  })
+
   t.test('serves HTTPS (verified against the certificate) and proxies to the app', async (t) => {
     const r = await httpsGet(port, '/secure?x=1', first.cert)
     t.equal(r.status, 200)

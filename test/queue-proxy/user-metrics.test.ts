@@ -101,16 +101,17 @@ t.test('SERVING_REQUEST_METRICS_BACKEND=prometheus (1.12)', async (t) => {
     t.equal(find(samples, 'revision_request_count', { route_tag: 'green' })[0]?.value, 2)
   })
 
-  t.test('revision_request_latencies: ms buckets 5…100000, a 120 ms request lands in le=150', async (t) => {
+  t.test('revision_request_latencies: ms buckets 5…100000, a 120 ms request lands in its bucket', async (t) => {
     await request(`${qp.url}/slow`, { headers: { 'Knative-Serving-Tag': 'slowtag' } })
     const buckets = find((await scrape()).samples, 'revision_request_latencies_bucket', { route_tag: 'slowtag' })
     t.same(buckets.map((b) => b.labels.le), ['5', '10', '20', '40', '60', '80', '100', '150', '200', '250', '300', '350', '400', '450', '500', '600', '700', '800', '900', '1000', '2000', '5000', '10000', '20000', '50000', '100000', '+Inf'])
     const le = (v: string) => buckets.find((b) => b.labels.le === v)!.value
-    t.equal(le('100'), 0)
-    t.equal(le('150'), 1)
-    t.equal(le('+Inf'), 1)
     const [sum] = find((await scrape()).samples, 'revision_request_latencies_sum', { route_tag: 'slowtag' })
-    t.ok(sum!.value >= 115 && sum!.value < 150, `sum ${sum!.value} ms`)
+    t.ok(sum!.value >= 115 && sum!.value < 1000, `sum ${sum!.value} ms (milliseconds, not seconds)`)
+    t.equal(le('100'), 0)
+    t.equal(le('+Inf'), 1)
+    // Cumulative buckets: 0 below the observed latency, 1 from its bucket on (le=150 unless the machine is slow).
+    for (const b of buckets) t.equal(b.value, b.labels.le === '+Inf' || sum!.value <= Number(b.labels.le) ? 1 : 0, `le=${b.labels.le}`)
   })
 
   t.test('revision_app_request_count / _latencies: same labels without route_tag', async (t) => {
@@ -156,12 +157,10 @@ t.test('revision_queue_depth with containerConcurrency ≥ 1: breaker load at th
   await sleep(20)
   const c = request(`${qp.url}/slow`)
   await sleep(160) // A done at ~120 ms, B running until ~240 ms
-  t.equal(find((await scrape()).samples, 'revision_queue_depth')[0]!.value, 2, 'B started with C waiting: depth 2 while B runs', {
-    todo: 'the gauge is set when a request completes, not when its app request starts (needs a start hook in exchange.ts)',
-  })
+  t.equal(find((await scrape()).samples, 'revision_queue_depth')[0]!.value, 2, 'B started with C waiting: depth 2 while B runs')
   await b
   await sleep(20) // C running alone
-  t.equal(find((await scrape()).samples, 'revision_queue_depth')[0]!.value, 2, 'B saw itself and C waiting')
+  t.equal(find((await scrape()).samples, 'revision_queue_depth')[0]!.value, 1, 'C started once B released its slot: depth 1')
   await Promise.all([a, c])
   t.equal(find((await scrape()).samples, 'revision_queue_depth')[0]!.value, 1, 'C started alone')
 })

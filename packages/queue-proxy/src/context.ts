@@ -14,6 +14,8 @@ export interface Prober {
 
 /** Request metrics and the request log hook in here (null when both are off). */
 export interface ExchangeObserver {
+  /** The request got its execution slot and goes to the user container. */
+  onAppStart(ex: Exchange): void
   /** The response is complete (or the client went away). */
   onDone(ex: Exchange): void
 }

@@ -6,7 +6,7 @@
 // module-level functions with it as argument: no per-request closures.
 
 import type http from 'node:http'
-import type http2 from 'node:http2'
+import http2 from 'node:http2'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Dispatcher } from 'undici'
 import { Acquire, type BreakerWaiter } from '@sluice/core/breaker'
@@ -24,6 +24,7 @@ type Res = http.ServerResponse
 const kExchange = Symbol('sluice.exchange')
 interface Tagged { [kExchange]?: Exchange }
 
+const { NGHTTP2_NO_ERROR } = http2.constants
 const TIMEOUT_HEADERS = { 'content-type': 'text/plain; charset=utf-8', 'content-length': Body.requestTimeout.length }
 
 export class Exchange implements ScannedRequest, BreakerWaiter, Dispatcher.DispatchHandler {
@@ -119,16 +120,19 @@ export class Exchange implements ScannedRequest, BreakerWaiter, Dispatcher.Dispa
     const ctx = this.ctx
     this.appStartedAt = performance.now()
     if (ctx.breaker !== null) this.queueDepthAtStart = ctx.breaker.load
+    if (ctx.observer !== null) ctx.observer.onAppStart(this)
     const req = this.req
     const pool = this.isH2 ? ctx.upstreams.h2 : ctx.upstreams.h1
     let path = this.isH2 ? (req as http2.Http2ServerRequest).url : (req as http.IncomingMessage).url!
     // Absolute-form ("http://h/p") and asterisk-form ("*") targets are rare: normalised here.
     if (path.charCodeAt(0) !== 47 /* '/' */) path = originFormTarget(this, path, (req.headers['k-original-host'] ?? '') !== '')
+    const body = this.hasBody || this.isH2 && !(req as http2.Http2ServerRequest).stream.endAfterHeaders ? req : null
+    if (body !== null && this.isH2) (req as http2.Http2ServerRequest).stream.once('finish', onH2ResponseSent)
     pool.dispatch({
       path,
       method: req.method!,
       headers: this.upstreamHeaders,
-      body: this.hasBody || this.isH2 && !(req as http2.Http2ServerRequest).stream.endAfterHeaders ? req : null,
+      body,
       idempotent: false,
       blocking: false,
       reset: false,
@@ -281,6 +285,15 @@ function destroyResponse(res: Res): void {
 
 function onResClose(this: Res): void {
   ;(this as Tagged)[kExchange]!.closed()
+}
+
+// A response that ends while the client is still sending its body (an early
+// answer, a timeout) leaves the stream open in Node once the body was read, so
+// the exchange would never close. Go's server resets such a stream with
+// NO_ERROR (RFC 9113 §8.1): so do we.
+function onH2ResponseSent(this: http2.ServerHttp2Stream): void {
+  if (this.closed || this.readableEnded) return
+  if (this.state.remoteClose === 0) this.close(NGHTTP2_NO_ERROR)
 }
 
 function onResDrain(this: Res): void {

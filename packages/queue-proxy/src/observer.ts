@@ -9,7 +9,16 @@ import type { RequestLogWriter } from './request-log-writer.ts'
 
 export function createObserver(metrics: RequestMetrics | null, log: RequestLogWriter | null): ExchangeObserver | null {
   if (metrics === null && log === null) return null
-  return { onDone: (ex) => observe(ex, metrics, log) }
+  return {
+    onAppStart: metrics === null ? noop : (ex) => {
+      // revision_queue_depth is recorded as each app request starts (Knative's app metrics handler).
+      if (ex.ctx.breaker !== null) metrics.setQueueDepth(ex.queueDepthAtStart)
+    },
+    onDone: (ex) => observe(ex, metrics, log),
+  }
+}
+
+function noop(): void {
 }
 
 function observe(ex: Exchange, metrics: RequestMetrics | null, log: RequestLogWriter | null): void {
@@ -19,7 +28,6 @@ function observe(ex: Exchange, metrics: RequestMetrics | null, log: RequestLogWr
     metrics.recordRequest(code, routeTagLabel(ex.routeTag, ex.defaultRoute), end - ex.startedAt)
     if (ex.appStartedAt > 0) {
       metrics.recordApp(code, (ex.appEndedAt > 0 ? ex.appEndedAt : end) - ex.appStartedAt)
-      if (ex.ctx.breaker !== null) metrics.setQueueDepth(ex.queueDepthAtStart)
     }
   }
   if (log !== null) log.write(ex, code, end)

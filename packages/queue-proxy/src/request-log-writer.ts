@@ -1,6 +1,6 @@
 // The request log (spec §1.14): one rendered template line per request,
-// written through a buffered asynchronous stdout stream so the hot path never
-// blocks on a pipe. Probes are skipped unless probe logging is on.
+// written as the request finishes through an asynchronous stdout stream, so
+// the hot path never blocks on a pipe (lines queue while a write is pending). Probes are skipped unless probe logging is on.
 
 import { pino } from 'pino'
 import type http from 'node:http'
@@ -19,7 +19,7 @@ export class RequestLogWriter {
       configuration: cfg.configuration, podName: cfg.pod, podIP: cfg.podIP,
     })
     this.probes = cfg.requestLog.probes
-    this.out = pino.destination({ dest: fd, sync: false, minLength: 4096 }) as unknown as { write(s: string): boolean; flushSync(): void }
+    this.out = pino.destination({ dest: fd, sync: false, minLength: 0 }) as unknown as { write(s: string): boolean; flushSync(): void }
   }
 
   write(ex: Exchange, code: number, end: number): void {

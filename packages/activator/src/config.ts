@@ -1,0 +1,84 @@
+// The activator's configuration: the environment Knative's activator
+// Deployment gets (spec §2.1) plus Sluice's SLUICE_* settings.
+
+import { EnvError, type Env, optionalBool, optionalDurationMs, optionalInt, optionalPort, optionalString, requireString } from '@sluice/core/env'
+import { Port } from '@sluice/core/constants'
+
+export type EndpointSourceKind = 'kubernetes' | 'local'
+
+export interface ActivatorConfig {
+  podName: string
+  podIP: string
+  systemNamespace: string
+  clusterDomain: string | undefined
+  maxIdleProxyConns: number
+  maxIdleProxyConnsPerHost: number
+  probeTimeoutMs: number
+  probeFrequencyMs: number
+  httpPort: number
+  h2cPort: number
+  metricsPort: number
+  profilingPort: number
+  profiling: boolean
+  bindHost: string
+  endpointSource: EndpointSourceKind
+  /** Port of the local endpoint source's HTTP API (local mode). */
+  localApiPort: number
+  useEndpointSlices: boolean
+  /** Knative: not Ready until the autoscaler websocket is up. Sluice default: stay Ready. */
+  readinessRequiresAutoscaler: boolean
+  drainMs: number
+  /** Bounded buffering (per revision and activator-wide). */
+  maxQueuedPerRevision: number
+  maxQueuedTotal: number
+  maxBufferedBytesPerRevision: number
+  maxBufferedBytesTotal: number
+  /** Largest request body held while a request waits for capacity. */
+  maxBufferedBodyBytes: number
+  loggingConfig: string
+  loggingLevel: string
+  maxHeaderBytes: number
+}
+
+export function loadConfig(env: Env): ActivatorConfig {
+  const systemNamespace = requireString(env, 'SYSTEM_NAMESPACE')
+  if (systemNamespace === '') throw new EnvError('SYSTEM_NAMESPACE', 'must not be empty')
+  const source = optionalString(env, 'SLUICE_ENDPOINT_SOURCE', 'kubernetes')
+  if (source !== 'kubernetes' && source !== 'local') {
+    throw new EnvError('SLUICE_ENDPOINT_SOURCE', `must be "kubernetes" or "local", got ${JSON.stringify(source)}`)
+  }
+  const positive = (name: string, fallback: number): number => {
+    const n = optionalInt(env, name, fallback)
+    if (n < 1) throw new EnvError(name, `must be at least 1, got ${n}`)
+    return n
+  }
+  return {
+    podName: requireString(env, 'POD_NAME'),
+    podIP: requireString(env, 'POD_IP'),
+    systemNamespace,
+    clusterDomain: env.CLUSTER_DOMAIN,
+    maxIdleProxyConns: positive('MAX_IDLE_PROXY_CONNS', 1000),
+    maxIdleProxyConnsPerHost: positive('MAX_IDLE_PROXY_CONNS_PER_HOST', 100),
+    probeTimeoutMs: optionalDurationMs(env, 'PROBE_TIMEOUT', 300),
+    probeFrequencyMs: optionalDurationMs(env, 'PROBE_FREQUENCY', 200),
+    httpPort: optionalPort(env, 'SLUICE_HTTP_PORT', Port.activatorHttp, true),
+    h2cPort: optionalPort(env, 'SLUICE_H2C_PORT', Port.activatorH2c, true),
+    metricsPort: optionalPort(env, 'SLUICE_METRICS_PORT', optionalPort(env, 'METRICS_PROMETHEUS_PORT', Port.activatorMetrics, true), true),
+    profilingPort: optionalPort(env, 'SLUICE_PROFILING_PORT', optionalPort(env, 'PROFILING_PORT', Port.profiling, true), true),
+    profiling: optionalBool(env, 'SLUICE_PROFILING', false),
+    bindHost: optionalString(env, 'SLUICE_BIND_ADDRESS', ''),
+    endpointSource: source,
+    localApiPort: optionalPort(env, 'SLUICE_LOCAL_API_PORT', 0, true),
+    useEndpointSlices: optionalBool(env, 'SLUICE_USE_ENDPOINTSLICES', false),
+    readinessRequiresAutoscaler: optionalBool(env, 'SLUICE_READINESS_REQUIRES_AUTOSCALER', false),
+    drainMs: optionalDurationMs(env, 'SLUICE_DRAIN_PERIOD', 45_000),
+    maxQueuedPerRevision: positive('SLUICE_MAX_QUEUED_PER_REVISION', 1000),
+    maxQueuedTotal: positive('SLUICE_MAX_QUEUED', 10_000),
+    maxBufferedBytesPerRevision: positive('SLUICE_MAX_BUFFERED_BYTES_PER_REVISION', 64 << 20),
+    maxBufferedBytesTotal: positive('SLUICE_MAX_BUFFERED_BYTES', 256 << 20),
+    maxBufferedBodyBytes: positive('SLUICE_MAX_BUFFERED_BODY_BYTES', 1 << 20),
+    loggingConfig: optionalString(env, 'SLUICE_LOGGING_CONFIG'),
+    loggingLevel: optionalString(env, 'SLUICE_LOG_LEVEL', 'info'),
+    maxHeaderBytes: positive('SLUICE_MAX_HEADER_BYTES', 1 << 20),
+  }
+}

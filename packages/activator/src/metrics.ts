@@ -1,0 +1,85 @@
+// Prometheus metrics on :9090 (spec §2.12, Knative 1.12 names) plus Sluice's
+// own: queue depth and buffered bytes per revision, requests shed, time spent
+// waiting for capacity (cold starts), the autoscaler connection state.
+
+import client from 'prom-client'
+import type { RevisionInfo } from './revision.ts'
+
+const LATENCY_BUCKETS_MS = [5, 10, 20, 40, 60, 80, 100, 150, 200, 250, 300, 350, 400, 450, 500, 600, 700, 800, 900, 1000, 2000, 5000, 10000, 20000, 50000, 100000]
+const WAIT_BUCKETS_S = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
+
+interface RevisionChildren {
+  labels: Record<string, string>
+  byCode: Map<number, { count: client.Counter.Internal; latency: client.Histogram.Internal }>
+  wait: client.Histogram.Internal
+}
+
+export class ActivatorMetrics {
+  readonly registry = new client.Registry()
+  private readonly podName: string
+  private readonly requestCount: client.Counter
+  private readonly requestLatency: client.Histogram
+  private readonly concurrency: client.Gauge
+  private readonly capacityWait: client.Histogram
+  readonly queueDepth: client.Gauge
+  readonly bufferedBytes: client.Gauge
+  readonly shed: client.Counter
+  readonly autoscalerConnected: client.Gauge
+  readonly statsDropped: client.Counter
+  private readonly revisions = new Map<string, RevisionChildren>()
+
+  constructor(podName: string) {
+    this.podName = podName
+    const registers = [this.registry]
+    const rev = ['namespace_name', 'service_name', 'configuration_name', 'revision_name', 'pod_name', 'container_name']
+    const withCode = [...rev, 'response_code', 'response_code_class']
+    this.requestCount = new client.Counter({ name: 'activator_request_count', help: 'The number of requests that are routed to activator', labelNames: withCode, registers })
+    this.requestLatency = new client.Histogram({ name: 'activator_request_latencies', help: 'The response time in millisecond', labelNames: withCode, buckets: LATENCY_BUCKETS_MS, registers })
+    this.concurrency = new client.Gauge({ name: 'activator_request_concurrency', help: 'Concurrent requests that are routed to Activator', labelNames: rev, registers })
+    this.capacityWait = new client.Histogram({ name: 'sluice_activator_capacity_wait_seconds', help: 'Time a request waited in the activator for capacity (cold starts show here)', labelNames: rev, buckets: WAIT_BUCKETS_S, registers })
+    this.queueDepth = new client.Gauge({ name: 'sluice_activator_queue_depth', help: 'Requests waiting for capacity', labelNames: ['namespace_name', 'revision_name'], registers })
+    this.bufferedBytes = new client.Gauge({ name: 'sluice_activator_buffered_bytes', help: 'Request body bytes held by waiting requests', labelNames: ['namespace_name', 'revision_name'], registers })
+    this.shed = new client.Counter({ name: 'sluice_activator_requests_shed_total', help: 'Requests answered 503 with Retry-After instead of being queued', labelNames: ['namespace_name', 'revision_name', 'reason'], registers })
+    this.autoscalerConnected = new client.Gauge({ name: 'sluice_activator_autoscaler_connected', help: '1 while the stat websocket to the autoscaler is up', registers })
+    this.statsDropped = new client.Counter({ name: 'sluice_activator_stats_dropped_total', help: 'Stat batches dropped because the autoscaler was unreachable', registers })
+  }
+
+  private children(rev: RevisionInfo): RevisionChildren {
+    const key = `${rev.namespace}/${rev.name}`
+    let c = this.revisions.get(key)
+    if (c === undefined) {
+      const labels = {
+        namespace_name: rev.namespace,
+        service_name: rev.serviceName === '' ? 'unknown' : rev.serviceName,
+        configuration_name: rev.configurationName,
+        revision_name: rev.name,
+        pod_name: this.podName,
+        container_name: 'activator',
+      }
+      c = { labels, byCode: new Map(), wait: this.capacityWait.labels(labels) }
+      this.revisions.set(key, c)
+    }
+    return c
+  }
+
+  recordRequest(rev: RevisionInfo, code: number, latencyMs: number): void {
+    const c = this.children(rev)
+    let m = c.byCode.get(code)
+    if (m === undefined) {
+      const labels = { ...c.labels, response_code: String(code), response_code_class: `${Math.floor(code / 100)}xx` }
+      m = { count: this.requestCount.labels(labels), latency: this.requestLatency.labels(labels) }
+      c.byCode.set(code, m)
+    }
+    m.count.inc()
+    m.latency.observe(latencyMs)
+  }
+
+  recordCapacityWait(rev: RevisionInfo, seconds: number): void {
+    this.children(rev).wait.observe(seconds)
+  }
+
+  setConcurrency(namespace: string, name: string, value: number): void {
+    const c = this.revisions.get(`${namespace}/${name}`)
+    if (c !== undefined) this.concurrency.set(c.labels, value)
+  }
+}
