@@ -136,6 +136,8 @@ export class FakeKubeApi {
   goneAs: 'event' | 'status' = 'event'
   /** Every list and watch request received, in order. */
   readonly requests: { kind: Kind; watch: boolean; resourceVersion: string | null; labelSelector: string | null }[] = []
+  /** Watches refused with 410 Gone (either way). */
+  gone = 0
 
   private readonly server: http.Server
   private rv = 100
@@ -146,6 +148,8 @@ export class FakeKubeApi {
   private readonly watchers = new Set<Watcher>()
   private readonly listFailures: { status: number; kind: Kind | undefined }[] = []
   private watchFailure: number | undefined
+  private stalling = false
+  private readonly stalled = new Set<http.ServerResponse>()
 
   private constructor(server: http.Server, url: string) {
     this.server = server
@@ -221,6 +225,16 @@ export class FakeKubeApi {
     this.watchFailure = status
   }
 
+  /** While on, list requests get no answer at all (until the client gives up). */
+  stallLists(on: boolean): void {
+    this.stalling = on
+  }
+
+  /** Unanswered list requests whose client is still connected. */
+  stalledLists(): number {
+    return this.stalled.size
+  }
+
   /** Forgets history: every resourceVersion older than the current one is now too old (410). */
   compact(): void {
     this.oldestRv = this.rv
@@ -257,6 +271,7 @@ export class FakeKubeApi {
 
   async close(): Promise<void> {
     this.dropWatches()
+    for (const res of this.stalled) res.destroy()
     this.server.closeAllConnections()
     await new Promise<void>((resolve) => this.server.close(() => resolve()))
   }
@@ -282,6 +297,11 @@ export class FakeKubeApi {
   }
 
   private serveList(kind: Kind, selector: Requirement[], res: http.ServerResponse): void {
+    if (this.stalling) {
+      this.stalled.add(res)
+      res.on('close', () => this.stalled.delete(res))
+      return
+    }
     const i = this.listFailures.findIndex((f) => f.kind === undefined || f.kind === kind)
     if (i >= 0) {
       const [f] = this.listFailures.splice(i, 1)
@@ -304,6 +324,7 @@ export class FakeKubeApi {
     const from = fromStart ? 0 : Number(rvParam)
     const gone = !fromStart && (!Number.isFinite(from) || from < this.oldestRv)
     const message = `too old resource version: ${rvParam} (${this.oldestRv})`
+    if (gone) this.gone++
     if (gone && this.goneAs === 'status') return this.reply(res, 410, status(410, 'Expired', message))
 
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' })

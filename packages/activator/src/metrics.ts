@@ -8,10 +8,13 @@ import type { RevisionInfo } from './revision.ts'
 const LATENCY_BUCKETS_MS = [5, 10, 20, 40, 60, 80, 100, 150, 200, 250, 300, 350, 400, 450, 500, 600, 700, 800, 900, 1000, 2000, 5000, 10000, 20000, 50000, 100000]
 const WAIT_BUCKETS_S = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
 
+type CounterChild = ReturnType<client.Counter['labels']>
+type HistogramChild = ReturnType<client.Histogram['labels']>
+
 interface RevisionChildren {
   labels: Record<string, string>
-  byCode: Map<number, { count: client.Counter.Internal; latency: client.Histogram.Internal }>
-  wait: client.Histogram.Internal
+  byCode: Map<number, { count: CounterChild; latency: HistogramChild }>
+  wait: HistogramChild
 }
 
 export class ActivatorMetrics {

@@ -7,6 +7,7 @@ import type { QueueConfig } from './config.ts'
 import type { Drainer } from './drainer.ts'
 import type { Upstreams } from './upstream.ts'
 import type { Exchange } from './exchange.ts'
+import type { Timeouts } from '@sluice/core/http/proxy-exchange'
 
 export interface Prober {
   probe(): Promise<boolean>
@@ -29,6 +30,8 @@ export interface QueueContext {
   readonly prober: Prober
   readonly log: Logger
   readonly observer: ExchangeObserver | null
+  /** The revision's timeouts, with Knative's 504 message. */
+  readonly timeouts: Timeouts
   /** Requests and tunnels not yet finished; shutdown waits for them. */
   active: number
   onIdle: (() => void) | null

@@ -2,7 +2,8 @@
 // (drain.go and pkg/queue/health/handler.go, spec §1.6).
 
 import type http from 'node:http'
-import { Body, GoErrorHeaders, Header, ProbeValue, UserAgent } from '@sluice/core/constants'
+import { Body, Header, ProbeValue, UserAgent } from '@sluice/core/constants'
+import { replyGoError } from '@sluice/core/http/go-error'
 import type { QueueContext } from './context.ts'
 import type { ScannedRequest } from './request-headers.ts'
 
@@ -23,12 +24,6 @@ export function isHealthCheck(r: ScannedRequest): boolean {
 /** Excluded from request metrics and (unless asked) the request log. */
 export function isProbe(r: ScannedRequest): boolean {
   return isKubeletProbe(r) || r.networkProbe !== ''
-}
-
-/** A fixed text reply with Go's http.Error headers (and a Content-Length, as Go sends). */
-export function replyGoError(res: Res, status: number, body: string): void {
-  res.writeHead(status, { ...GoErrorHeaders, 'content-length': Buffer.byteLength(body) })
-  res.end(body)
 }
 
 export function replyShuttingDown(res: Res): void {

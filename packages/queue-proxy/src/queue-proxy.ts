@@ -5,6 +5,7 @@ import type http from 'node:http'
 import type net from 'node:net'
 import { once } from 'node:events'
 import { Breaker } from '@sluice/core/breaker'
+import { Body } from '@sluice/core/constants'
 import type { Logger } from '@sluice/core/logging'
 import { RequestStats } from '@sluice/core/request-stats'
 import { createAdminServer, type AdminState } from './admin-server.ts'
@@ -12,7 +13,7 @@ import type { QueueConfig } from './config.ts'
 import type { QueueContext, Prober } from './context.ts'
 import { Drainer } from './drainer.ts'
 import { createMainHandler } from './handler.ts'
-import { createDualListener, type DualListener } from './listener.ts'
+import { createDualListener, type DualListener } from '@sluice/core/http/listener'
 import { createMetricsServer } from './metrics-server.ts'
 import { createObserver } from './observer.ts'
 import { parseReadinessProbe } from './readiness/probe-spec.ts'
@@ -79,6 +80,7 @@ export class QueueProxy {
       prober,
       log,
       observer: createObserver(metrics, this.requestLog),
+      timeouts: { totalMs: cfg.revisionTimeoutMs, startMs: cfg.responseStartTimeoutMs, idleMs: cfg.idleTimeoutMs, message: Body.requestTimeout },
       active: 0,
       onIdle: null,
     }

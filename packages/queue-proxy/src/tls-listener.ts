@@ -7,7 +7,7 @@ import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import tls from 'node:tls'
 import type { Logger } from '@sluice/core/logging'
-import type { DualListener } from './listener.ts'
+import type { DualListener } from '@sluice/core/http/listener'
 
 export const CERT_RELOAD_MS = 60_000
 

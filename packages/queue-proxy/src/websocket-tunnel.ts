@@ -12,7 +12,7 @@ import { Acquire, type BreakerWaiter } from '@sluice/core/breaker'
 import { Body } from '@sluice/core/constants'
 import type { QueueContext } from './context.ts'
 import { clientIp, originFormTarget, scanRequestHeaders, type ScannedRequest } from './request-headers.ts'
-import { upstreamErrorText } from './upstream-errors.ts'
+import { upstreamErrorText } from '@sluice/core/http/upstream-errors'
 
 const kTunnel = Symbol('sluice.tunnel')
 interface Tagged { [kTunnel]?: Tunnel }

@@ -269,6 +269,7 @@ for (const goneAs of ['event', 'status'] as const) {
     t.ok(await waitFor(() => rec.count('endpointsDeleted ns/b-00001') === 1), 'deletion seen (relist diff)')
     t.ok(await waitFor(() => rec.count('revisionDeleted ns/b-00001') === 1), 'revision deletion seen (relist diff)')
     t.ok(await waitFor(() => rec.endpoints.has('ns/c-00001')), 'addition seen')
+    t.ok(api.gone >= 3, `every watch was refused with 410 (${api.gone})`)
     t.ok(api.lists('endpoints') > lists, 'the collection was relisted')
     t.equal(rec.count('endpointsUpdated ns/a-00001'), 2, 'unchanged objects are not re-delivered by the relist')
 
@@ -374,6 +375,31 @@ t.test('EndpointSlices mode: merges the slices of a service; ready unless condit
   t.ok(await waitFor(() => rec.endpoints.get('ns/r-00001')?.ready[0] === '[fd00::1]:8012'), 'only the IPv6 slice left')
   api.remove('endpointslices', 'ns', 'r-00001-private-v6')
   t.ok(await waitFor(() => rec.count('endpointsDeleted ns/r-00001') === 1), 'last slice removed: endpoints deleted')
+})
+
+t.test('an unanswered list is abandoned after listTimeoutMs and retried; stop() aborts one in flight', async (t) => {
+  const api = await FakeKubeApi.start()
+  t.teardown(() => api.close())
+  const rec = new Recorder()
+  api.upsert('revisions', revision('ns', 'r-00001'))
+  const a = new KubernetesSource({ kubeConfig: kubeConfigFor(api), log: silent, backoff: BACKOFF, listTimeoutMs: 50 })
+  api.stallLists(true)
+  const started = a.start(rec)
+  t.ok(await waitFor(() => api.lists('revisions') >= 2), 'the stalled list was given up and retried')
+  api.stallLists(false)
+  await started
+  t.ok(a.getRevision('ns', 'r-00001'), 'synced once the server answers')
+  await a.stop()
+
+  const b = new KubernetesSource({ kubeConfig: kubeConfigFor(api), log: silent, backoff: BACKOFF })
+  api.stallLists(true)
+  const pending = b.start(rec)
+  t.ok(await waitFor(() => api.stalledLists() === 1), 'list in flight')
+  const t0 = Date.now()
+  await b.stop()
+  await pending
+  t.ok(Date.now() - t0 < 200, 'stop() does not wait for the list')
+  t.ok(await waitFor(() => api.stalledLists() === 0), 'the list request was aborted')
 })
 
 t.test('stop() ends every watch and request; start() pending on failing lists resolves', async (t) => {

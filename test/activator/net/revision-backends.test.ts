@@ -145,6 +145,16 @@ t.test('exec readiness probe (no optimisation): not-ready pods are neither used 
   t.ok(await waitFor(() => b.healthy.length === 2), 'used once Kubernetes marks it ready')
 })
 
+t.test('turning the optimisation on (revision lost its exec probe) probes not-ready pods at once', async (t) => {
+  const p = await pod('ok')
+  t.teardown(() => close(p.server))
+  const { b } = backends(t, { probeOptimisation: false })
+  b.update({ ready: [], notReady: [p.dest] })
+  t.notOk(b.probing)
+  b.probeOptimisation = true
+  t.ok(await waitFor(() => b.healthy.length === 1))
+})
+
 t.test('ready -> not-ready: removed from the healthy set at once, inside the update', async (t) => {
   const p = await pod('ok')
   t.teardown(() => close(p.server))

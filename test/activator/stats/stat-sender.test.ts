@@ -73,7 +73,7 @@ t.test('reconnects with back-off after the autoscaler goes away and comes back',
   await autoscaler.stop()
   await autoscaler.waitFor(() => !sender.connected, 2000, 'the sender to notice')
   t.same(states, [true, false], 'state changes reported')
-  await sleep(200)
+  await autoscaler.waitFor(() => sender.connectErrors >= 2, 2000, 'failed attempts')
   t.ok(sender.connectErrors >= 2, `failed attempts are counted (${sender.connectErrors})`)
   t.equal(sender.disconnects, 1)
   sender.send([msg('lost', 1, 1)])
@@ -122,21 +122,23 @@ t.test('pings go out at the ping interval', async (t) => {
   const { autoscaler } = await connected(t, { pingIntervalMs: 50 })
   await autoscaler.waitFor(() => autoscaler.pings.length >= 4, 1000, '4 pings')
   const gaps = autoscaler.pings.slice(1).map((p, i) => p - autoscaler.pings[i]!)
-  t.ok(gaps.every((g) => g > 30 && g < 150), `gaps around 50 ms: ${gaps.map(Math.round).join(', ')}`)
+  // The median, so one late timer on a loaded machine does not fail the test.
+  const median = [...gaps].sort((a, b) => a - b)[1]!
+  t.ok(median > 30 && median < 120, `gaps around 50 ms: ${gaps.map(Math.round).join(', ')}`)
 })
 
 t.test('no pong within the pong timeout drops the connection; it is re-established', async (t) => {
-  const { autoscaler, sender, states } = await connected(t, { pingIntervalMs: 20, pongTimeoutMs: 150, backoff: { initialMs: 20 } })
+  const { autoscaler, sender, states } = await connected(t, { pingIntervalMs: 30, pongTimeoutMs: 400, backoff: { initialMs: 20 } })
   const t0 = performance.now()
   autoscaler.answerPings = false
-  await autoscaler.waitFor(() => autoscaler.connectionsClosed === 1, 1000, 'the connection to drop')
+  await autoscaler.waitFor(() => autoscaler.connectionsClosed === 1, 1500, 'the connection to drop')
   const after = performance.now() - t0
-  t.ok(after > 100 && after < 600, `dropped after about the pong timeout (${Math.round(after)} ms)`)
+  t.ok(after > 350 && after < 1200, `dropped after about the pong timeout (${Math.round(after)} ms)`)
   t.equal(autoscaler.closeCodes[0], 1006, 'cut without a close frame')
   autoscaler.answerPings = true
   await autoscaler.waitFor(() => sender.connected && autoscaler.connectionsAccepted >= 2, 1000, 'the reconnect')
   const closed = autoscaler.connectionsClosed
-  await sleep(300)
+  await sleep(600)
   t.equal(autoscaler.connectionsClosed, closed, 'pongs keep the connection past the pong timeout')
   t.ok(sender.connected)
   t.ok(states.length >= 3 && states[1] === false, 'the drop was reported')

@@ -447,7 +447,7 @@ export class KubernetesSource implements EndpointSource {
   private readonly revisions = new Map<string, RevisionInfo>()
   /** Slices of each service, by "namespace/service" then slice name. */
   private readonly slices = new Map<string, Map<string, EndpointSliceObject>>()
-  private readonly reflectors: Reflector<KubeObject>[] = []
+  private readonly reflectors: { stop(): Promise<void> }[] = []
   private events: EndpointEvents | undefined
   private stopped = false
 
@@ -467,7 +467,7 @@ export class KubernetesSource implements EndpointSource {
     const watcher = new Watch(kc)
     const make = <T extends KubeObject>(spec: ResourceSpec<T>) => {
       const r = new Reflector<T>(spec, watcher, this.log, this.backoff, this.listTimeoutMs)
-      this.reflectors.push(r as unknown as Reflector<KubeObject>)
+      this.reflectors.push(r)
       return r
     }
 
@@ -482,7 +482,7 @@ export class KubernetesSource implements EndpointSource {
     }).start()
     if (this.stopped) return
 
-    const rest: Reflector<KubeObject>[] = []
+    const rest: { start(): Promise<void> }[] = []
     if (this.useSlices) {
       const discovery = kc.makeApiClient(DiscoveryV1Api)
       rest.push(
@@ -493,7 +493,7 @@ export class KubernetesSource implements EndpointSource {
           list: (o) => discovery.listEndpointSliceForAllNamespaces({ labelSelector: SLICES_SELECTOR }, o),
           upsert: (obj, old) => this.sliceUpserted(obj, old),
           remove: (obj) => this.sliceRemoved(obj),
-        }) as unknown as Reflector<KubeObject>,
+        }),
       )
     } else {
       rest.push(
@@ -504,7 +504,7 @@ export class KubernetesSource implements EndpointSource {
           list: (o) => core.listEndpointsForAllNamespaces({ labelSelector: ENDPOINTS_SELECTOR }, o),
           upsert: (obj, old) => this.endpointsUpserted(obj, old),
           remove: (obj) => this.endpointsRemoved(obj),
-        }) as unknown as Reflector<KubeObject>,
+        }),
       )
     }
     rest.push(
@@ -515,7 +515,7 @@ export class KubernetesSource implements EndpointSource {
         list: (o) => core.listServiceForAllNamespaces({ labelSelector: SERVICES_SELECTOR }, o),
         upsert: (obj) => this.serviceUpserted(obj),
         remove: (obj) => this.serviceRemoved(obj),
-      }) as unknown as Reflector<KubeObject>,
+      }),
     )
     await Promise.all(rest.map((r) => r.start()))
   }

@@ -104,8 +104,7 @@ export interface RevisionBackendsOptions {
 }
 
 export class RevisionBackends {
-  /** Probe optimisation; may change with the revision (exec readiness probe). */
-  probeOptimisation: boolean
+  private optimisation: boolean
   private readonly onHealthy: (dests: readonly string[]) => void
   private readonly agent: http.Agent
   private readonly ownAgent: boolean
@@ -128,9 +127,20 @@ export class RevisionBackends {
     this.agent = opts.agent ?? createProbeAgent()
     this.frequencyMs = opts.probeFrequencyMs ?? DEFAULT_PROBE_FREQUENCY_MS
     this.timeoutMs = opts.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS
-    this.probeOptimisation = opts.probeOptimisation ?? true
+    this.optimisation = opts.probeOptimisation ?? true
     this.trustReadyPods = opts.trustReadyPods ?? false
     this.log = opts.log
+  }
+
+  /** Probe optimisation; may change with the revision (exec readiness probe). */
+  get probeOptimisation(): boolean {
+    return this.optimisation
+  }
+
+  set probeOptimisation(on: boolean) {
+    if (on === this.optimisation) return
+    this.optimisation = on
+    this.kick() // not-ready pods may need probing now
   }
 
   /** The healthy destinations last published (sorted). */
@@ -195,7 +205,7 @@ export class RevisionBackends {
   }
 
   private needsProbe(st: DestState): boolean {
-    return !st.healthy && (st.ready || this.probeOptimisation)
+    return !st.healthy && (st.ready || this.optimisation)
   }
 
   private hasWork(): boolean {
@@ -254,7 +264,7 @@ export class RevisionBackends {
       if (!results[i]) continue
       const st = this.dests.get(targets[i]!)
       // Still listed, nothing happened to it meanwhile, and usable (ready or optimisation on).
-      if (st === undefined || st.epoch !== epochs[i] || st.healthy || !(st.ready || this.probeOptimisation)) continue
+      if (st === undefined || st.epoch !== epochs[i] || st.healthy || !(st.ready || this.optimisation)) continue
       st.healthy = true
       st.suspect = false
       changed = true
