@@ -79,8 +79,8 @@ export class TestAutoscaler {
   connectionsAccepted = 0
   /** Accepted connections that have since closed. */
   connectionsClosed = 0
-  /** Close codes the server saw, per closed connection. */
-  readonly closeCodes: number[] = []
+  /** Every closed connection: its number, the close code seen, performance.now(). */
+  readonly closes: Array<{ connection: number; code: number; at: number }> = []
   /** When false, pings get no pong (to exercise the client's pong timeout). */
   answerPings = true
 
@@ -114,6 +114,11 @@ export class TestAutoscaler {
 
   get listening(): boolean {
     return this.server !== undefined
+  }
+
+  /** The close codes in `closes`. */
+  get closeCodes(): number[] {
+    return this.closes.map((c) => c.code)
   }
 
   /** Connections open right now. */
@@ -267,7 +272,7 @@ export class TestAutoscaler {
     ws.on('close', (code) => {
       this.clients.delete(ws)
       this.connectionsClosed++
-      this.closeCodes.push(code)
+      this.closes.push({ connection, code, at: performance.now() })
       this.notify()
     })
     this.notify()

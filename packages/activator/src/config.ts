@@ -33,7 +33,8 @@ export interface ActivatorConfig {
   maxQueuedTotal: number
   maxBufferedBytesPerRevision: number
   maxBufferedBytesTotal: number
-  /** Largest request body held while a request waits for capacity. */
+  /** What a waiting request is charged against the byte budget at most: Node stops
+   *  reading a request body once its stream buffer is full, so more is never held. */
   maxBufferedBodyBytes: number
   loggingConfig: string
   loggingLevel: string
@@ -72,11 +73,11 @@ export function loadConfig(env: Env): ActivatorConfig {
     useEndpointSlices: optionalBool(env, 'SLUICE_USE_ENDPOINTSLICES', false),
     readinessRequiresAutoscaler: optionalBool(env, 'SLUICE_READINESS_REQUIRES_AUTOSCALER', false),
     drainMs: optionalDurationMs(env, 'SLUICE_DRAIN_PERIOD', 45_000),
-    maxQueuedPerRevision: positive('SLUICE_MAX_QUEUED_PER_REVISION', 1000),
-    maxQueuedTotal: positive('SLUICE_MAX_QUEUED', 10_000),
+    maxQueuedPerRevision: positive('SLUICE_MAX_QUEUED_PER_REVISION', 10_000),
+    maxQueuedTotal: positive('SLUICE_MAX_QUEUED', 20_000),
     maxBufferedBytesPerRevision: positive('SLUICE_MAX_BUFFERED_BYTES_PER_REVISION', 64 << 20),
-    maxBufferedBytesTotal: positive('SLUICE_MAX_BUFFERED_BYTES', 256 << 20),
-    maxBufferedBodyBytes: positive('SLUICE_MAX_BUFFERED_BODY_BYTES', 1 << 20),
+    maxBufferedBytesTotal: positive('SLUICE_MAX_BUFFERED_BYTES', 128 << 20),
+    maxBufferedBodyBytes: positive('SLUICE_MAX_BUFFERED_BODY_BYTES', 64 << 10),
     loggingConfig: optionalString(env, 'SLUICE_LOGGING_CONFIG'),
     loggingLevel: optionalString(env, 'SLUICE_LOG_LEVEL', 'info'),
     maxHeaderBytes: positive('SLUICE_MAX_HEADER_BYTES', 1 << 20),

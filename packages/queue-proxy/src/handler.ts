@@ -7,7 +7,8 @@ import { Header, ProbeValue } from '@sluice/core/constants'
 import type { QueueContext } from './context.ts'
 import { Exchange } from './exchange.ts'
 import { answerHealthCheck, answerKProbe, isHealthCheck, isProbe, replyShuttingDown } from './probe-handler.ts'
-import { clientIp, scanRequestHeaders } from './request-headers.ts'
+import { clientIp } from '@sluice/core/http/client-ip'
+import { scanRequestHeaders } from './request-headers.ts'
 
 type Req = http.IncomingMessage | http2.Http2ServerRequest
 

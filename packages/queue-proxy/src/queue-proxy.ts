@@ -129,7 +129,7 @@ export class QueueProxy {
       this.servers.push(tlsServer)
     }
     if (cfg.profiling.enabled) {
-      const { createProfilingServer } = await import('./profiling-server.ts')
+      const { createProfilingServer } = await import('@sluice/core/http/profiling-server')
       const p = createProfilingServer()
       await listen(p, cfg.profiling.port, host)
       this.servers.push(p)

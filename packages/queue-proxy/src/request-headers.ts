@@ -29,12 +29,6 @@ const DROP = new Set([
   'host', 'x-forwarded-for',
 ])
 
-/** The TCP peer as Go prints it: IPv4-mapped IPv6 addresses become plain IPv4. */
-export function clientIp(addr: string | undefined): string {
-  if (addr === undefined) return ''
-  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr
-}
-
 export function scanRequestHeaders(raw: string[], remoteIp: string, target: ScannedRequest): void {
   const out: string[] = []
   let host = ''

@@ -11,7 +11,8 @@ import net from 'node:net'
 import { Acquire, type BreakerWaiter } from '@sluice/core/breaker'
 import { Body } from '@sluice/core/constants'
 import type { QueueContext } from './context.ts'
-import { clientIp, originFormTarget, scanRequestHeaders, type ScannedRequest } from './request-headers.ts'
+import { clientIp } from '@sluice/core/http/client-ip'
+import { originFormTarget, scanRequestHeaders, type ScannedRequest } from './request-headers.ts'
 import { upstreamErrorText } from '@sluice/core/http/upstream-errors'
 
 const kTunnel = Symbol('sluice.tunnel')

@@ -45,6 +45,8 @@ export interface RotationState {
 
 export type PolicyName = 'first-available' | 'round-robin' | 'random-choice-2' | 'least-loaded'
 
+export const POLICY_NAMES: readonly PolicyName[] = ['first-available', 'round-robin', 'random-choice-2', 'least-loaded']
+
 /** Knative's choice by containerConcurrency: p2c for 0, first-available up to 3, round-robin above. */
 export function policyForConcurrency(containerConcurrency: number): PolicyName {
   if (containerConcurrency === 0) return 'random-choice-2'

@@ -10,8 +10,8 @@ import { revisionKey } from '../revision.ts'
 export interface ConcurrencyReporterOptions {
   /** POD_NAME: the stats' pod_name. */
   podName: string
-  /** Gets every batch (a poke is a batch of one); StatSender.send fits. */
-  send: (msgs: WireStatMessage[]) => void
+  /** Gets every batch (a poke is a batch of one); StatSender.send fits. Returns false if dropped. */
+  send: (msgs: WireStatMessage[]) => boolean | void
   /** Monotonic clock in milliseconds; performance.now() by default. */
   now?: () => number
   /** Each reported (adjusted) concurrency, for the request_concurrency gauge. */
@@ -53,7 +53,7 @@ function defaultNow(): number {
 
 export class ConcurrencyReporter {
   private readonly podName: string
-  private readonly send: (msgs: WireStatMessage[]) => void
+  private readonly send: (msgs: WireStatMessage[]) => boolean | void
   private readonly now: () => number
   private readonly onReport: ((namespace: string, name: string, concurrency: number) => void) | undefined
   private readonly entries = new Map<string, RevisionEntry>()
@@ -86,7 +86,9 @@ export class ConcurrencyReporter {
     entry.stats.requestIn(now, false)
     // Sent at once so a revision at zero starts scaling without waiting for the
     // tick (the autoscaler's Poke acts on a non-zero concurrency, spec §3.4).
-    if (poke) this.send([{ namespace, name, stat: stat(this.podName, 1, 1) }])
+    // A poke that never left (autoscaler not connected yet) must not be
+    // subtracted from the first report: that report is then the first signal.
+    if (poke && this.send([{ namespace, name, stat: stat(this.podName, 1, 1) }]) === false) entry.firstRequest = 0
   }
 
   /** The request's proxied call returned (or it failed). */

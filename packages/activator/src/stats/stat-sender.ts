@@ -94,19 +94,21 @@ export class StatSender {
   }
 
   /** Encodes the batch and sends it as ONE binary frame, or drops it. */
-  send(msgs: WireStatMessage[]): void {
+  /** Returns false when the batch was dropped. */
+  send(msgs: WireStatMessage[]): boolean {
     const ws = this.ws
     if (!this.isConnected || ws === undefined || ws.readyState !== WebSocket.OPEN) {
       this.drop(msgs.length, 'not connected')
-      return
+      return false
     }
     if (ws.bufferedAmount > this.maxBufferedBytes) {
       this.drop(msgs.length, 'send buffer full')
-      return
+      return false
     }
     // A Buffer always goes out as a binary frame.
     ws.send(encodeWireStatMessages(msgs))
     this.sent++
+    return true
   }
 
   /** Stops reconnecting and closes the connection cleanly (close 1000). */

@@ -5,12 +5,17 @@
 
 import http from 'node:http'
 import { Session } from 'node:inspector/promises'
-import { notFound } from './metrics-server.ts'
 
 const INDEX = '<html><body>/debug/pprof/<br><a href="profile?seconds=10">profile</a> (V8 .cpuprofile)<br><a href="heap">heap</a> (V8 .heapsnapshot)<br><a href="cmdline">cmdline</a></body></html>\n'
 
-export function createProfilingServer(): http.Server {
+/** `enabled` is read per request: the activator listens always and answers 404 while off (as Knative HEAD). */
+export function createProfilingServer(enabled: () => boolean = () => true): http.Server {
   return http.createServer((req, res) => {
+    if (!enabled()) {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' })
+      res.end('profiling is disabled\n')
+      return
+    }
     const url = new URL(req.url!, 'http://localhost')
     switch (url.pathname) {
       case '/debug/pprof/':
@@ -30,7 +35,8 @@ export function createProfilingServer(): http.Server {
         heapSnapshot().then((json) => send(res, json, 'heap.heapsnapshot'), (err: Error) => fail(res, err))
         return
       default:
-        notFound(res)
+        res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' })
+        res.end('404 page not found\n')
     }
   })
 }

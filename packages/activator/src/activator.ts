@@ -1,0 +1,189 @@
+// Wires the activator's parts (Knative's cmd/activator/main.go, spec §2.2):
+// endpoint source → throttler; concurrency reporter → stat sender; the
+// handler chain on the http1 and h2c ports; metrics; drain on SIGTERM.
+
+import http from 'node:http'
+import type net from 'node:net'
+import { once } from 'node:events'
+import { createDualListener, type DualListener } from '@sluice/core/http/listener'
+import type { Logger } from '@sluice/core/logging'
+import type { ActivatorConfig } from './config.ts'
+import type { ActivatorContext } from './context.ts'
+import type { EndpointEvents, EndpointSource } from './endpoints/source.ts'
+import { createMainHandler } from './handler/main-handler.ts'
+import { createUpgradeHandler } from './handler/upgrade-tunnel.ts'
+import { ActivatorMetrics } from './metrics.ts'
+import { Throttler } from './net/throttler.ts'
+import { ConcurrencyReporter } from './stats/concurrency-reporter.ts'
+import { StatSender } from './stats/stat-sender.ts'
+import { createUpstreams } from './upstream.ts'
+import type { PolicyName } from './net/lb-policy.ts'
+
+export interface ActivatorOptions {
+  source: EndpointSource
+  autoscalerUrl: string
+  clusterDomain: string
+  /** Overrides the cc-based load-balancing choice (SLUICE_LB_POLICY). */
+  policy?: PolicyName
+}
+
+export interface ActivatorPorts {
+  http: number
+  h2c: number
+  metrics: number
+  profiling: number
+}
+
+export class Activator {
+  readonly cfg: ActivatorConfig
+  readonly ctx: ActivatorContext
+  readonly sender: StatSender
+  ports: ActivatorPorts | null = null
+  private readonly listeners: DualListener[] = []
+  private readonly servers: net.Server[] = []
+  private shuttingDown: Promise<void> | null = null
+
+  constructor(cfg: ActivatorConfig, log: Logger, opts: ActivatorOptions) {
+    this.cfg = cfg
+    const metrics = new ActivatorMetrics(cfg.podName)
+    const sender = new StatSender({ url: opts.autoscalerUrl, log })
+    this.sender = sender
+    const throttler = new Throttler({
+      podIP: cfg.podIP,
+      revisionLimits: { maxQueued: cfg.maxQueuedPerRevision, maxBufferedBytes: cfg.maxBufferedBytesPerRevision },
+      totalLimits: { maxQueued: cfg.maxQueuedTotal, maxBufferedBytes: cfg.maxBufferedBytesTotal },
+      probeFrequencyMs: cfg.probeFrequencyMs,
+      probeTimeoutMs: cfg.probeTimeoutMs,
+      policyOverride: opts.policy,
+      lookupRevision: (key) => {
+        const i = key.indexOf('/')
+        return opts.source.getRevision(key.slice(0, i), key.slice(i + 1))
+      },
+      log,
+    })
+    const reporter = new ConcurrencyReporter({
+      podName: cfg.podName,
+      send: (msgs) => sender.send(msgs),
+      onReport: (ns, name, c) => metrics.setConcurrency(ns, name, c),
+    })
+    sender.onStateChange = (up: boolean) => {
+      metrics.autoscalerConnected.set(up ? 1 : 0)
+      // (Re)connected: report at once, so revisions with waiting requests are
+      // signalled now rather than at the next tick (pokes sent while down were lost).
+      if (up) reporter.tick()
+    }
+    this.ctx = {
+      cfg,
+      clusterDomain: opts.clusterDomain,
+      source: opts.source,
+      throttler,
+      reporter,
+      metrics,
+      upstreams: createUpstreams(),
+      health: { terminating: false, autoscalerConnected: () => sender.connected, requireAutoscaler: cfg.readinessRequiresAutoscaler },
+      log,
+      active: 0,
+      onIdle: null,
+    }
+  }
+
+  async start(): Promise<ActivatorPorts> {
+    const { cfg, ctx } = this
+    // Revisions and endpoints first: requests arriving at once can be routed.
+    await ctx.source.start(this.events())
+    this.sender.start()
+    ctx.reporter.start()
+    // Knative is not Ready before the autoscaler websocket is up; Sluice serves
+    // regardless, but gives the connection a moment so first requests are poked.
+    await this.waitForAutoscaler(1000)
+    const host = cfg.bindHost === '' ? undefined : cfg.bindHost
+    const onRequest = createMainHandler(ctx)
+    const onUpgrade = createUpgradeHandler(ctx)
+    const ports: number[] = []
+    for (const port of [cfg.httpPort, cfg.h2cPort]) {
+      const l = createDualListener({ onRequest: onRequest as never, onUpgrade, maxHeaderSize: cfg.maxHeaderBytes })
+      this.listeners.push(l)
+      ports.push(await listen(l.tcp, port, host))
+      this.servers.push(l.tcp)
+    }
+    const metricsServer = http.createServer((req, res) => {
+      if (req.url !== '/metrics' && !req.url!.startsWith('/metrics?')) {
+        res.writeHead(404)
+        res.end('404 page not found\n')
+        return
+      }
+      this.updateQueueGauges()
+      ctx.metrics.registry.metrics().then((text) => {
+        res.writeHead(200, { 'content-type': ctx.metrics.registry.contentType })
+        res.end(text)
+      }, (err: Error) => {
+        res.writeHead(500)
+        res.end(`${err.message}\n`)
+      })
+    })
+    const metricsPort = await listen(metricsServer, cfg.metricsPort, host)
+    this.servers.push(metricsServer)
+    const { createProfilingServer } = await import('@sluice/core/http/profiling-server')
+    const profiling = createProfilingServer(() => cfg.profiling)
+    const profilingPort = await listen(profiling, cfg.profilingPort, host)
+    this.servers.push(profiling)
+    this.ports = { http: ports[0]!, h2c: ports[1]!, metrics: metricsPort, profiling: profilingPort }
+    return this.ports
+  }
+
+  private async waitForAutoscaler(ms: number): Promise<void> {
+    const deadline = performance.now() + ms
+    while (!this.sender.connected && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+  }
+
+  /** Endpoint events go to the throttler. */
+  private events(): EndpointEvents {
+    return this.ctx.throttler
+  }
+
+  private updateQueueGauges(): void {
+    const m = this.ctx.metrics
+    for (const rt of this.ctx.throttler.all()) {
+      const i = rt.key.indexOf('/')
+      const labels = { namespace_name: rt.key.slice(0, i), revision_name: rt.key.slice(i + 1) }
+      m.queueDepth.set(labels, rt.queue.length)
+      m.bufferedBytes.set(labels, rt.queue.bufferedBytes)
+    }
+  }
+
+  /** SIGTERM: fail probes at once, keep serving for the drain period, finish in-flight work, close. */
+  shutdown(): Promise<void> {
+    this.ctx.health.terminating = true
+    this.shuttingDown ??= this.runShutdown()
+    return this.shuttingDown
+  }
+
+  private async runShutdown(): Promise<void> {
+    const { ctx, cfg } = this
+    ctx.log.info({ drainMs: cfg.drainMs }, 'received termination signal; failing probes and draining')
+    await new Promise((r) => setTimeout(r, cfg.drainMs))
+    for (const s of this.servers) s.close()
+    for (const l of this.listeners) {
+      l.h1.closeIdleConnections()
+      for (const s of l.sessions) s.close()
+    }
+    if (ctx.active > 0) {
+      const closeIdle = setInterval(() => { for (const l of this.listeners) l.h1.closeIdleConnections() }, 200)
+      await new Promise<void>((resolve) => { ctx.onIdle = resolve })
+      clearInterval(closeIdle)
+    }
+    for (const l of this.listeners) l.h1.closeAllConnections()
+    ctx.reporter.stop()
+    this.sender.stop()
+    ctx.throttler.close()
+    await ctx.source.stop()
+    await ctx.upstreams.close()
+    ctx.log.info('shutdown complete')
+  }
+}
+
+async function listen(server: net.Server, port: number, host: string | undefined): Promise<number> {
+  server.listen({ port, host })
+  await once(server, 'listening')
+  return (server.address() as net.AddressInfo).port
+}

@@ -1,0 +1,32 @@
+// What every request through one activator shares: built once at start-up.
+
+import type { Logger } from '@sluice/core/logging'
+import type { Dispatcher } from 'undici'
+import type { ActivatorConfig } from './config.ts'
+import type { EndpointSource } from './endpoints/source.ts'
+import type { ActivatorMetrics } from './metrics.ts'
+import type { Throttler } from './net/throttler.ts'
+import type { ConcurrencyReporter } from './stats/concurrency-reporter.ts'
+import type { HealthState } from './handler/health-handler.ts'
+
+export interface Upstreams {
+  readonly h1: Dispatcher
+  /** Created on the first HTTP/2 request or h2c revision. */
+  readonly h2: Dispatcher
+  close(): Promise<void>
+}
+
+export interface ActivatorContext {
+  readonly cfg: ActivatorConfig
+  readonly clusterDomain: string
+  readonly source: EndpointSource
+  readonly throttler: Throttler
+  readonly reporter: ConcurrencyReporter
+  readonly metrics: ActivatorMetrics
+  readonly upstreams: Upstreams
+  readonly health: HealthState
+  readonly log: Logger
+  /** Requests and tunnels not yet finished; shutdown waits for them. */
+  active: number
+  onIdle: (() => void) | null
+}

@@ -1,0 +1,177 @@
+// One request through the activator below revision identification (spec
+// §2.3, §2.6, §2.9–2.11): counted by the concurrency reporter, bounded by the
+// revision's timeouts (504 "activator request timeout"), admitted by the
+// throttler (which may queue or shed it), then proxied to the chosen pod.
+// The exchange is the throttler's waiter and undici's handler itself.
+
+import type http from 'node:http'
+import type http2 from 'node:http2'
+import type { IncomingHttpHeaders } from 'node:http'
+import { Body, Header } from '@sluice/core/constants'
+import { ProxyExchange, type Req, type Res, type TimeoutKind } from '@sluice/core/http/proxy-exchange'
+import { responseHeaderList, responseHeaderObject } from '@sluice/core/http/response-headers'
+import { upstreamErrorText } from '@sluice/core/http/upstream-errors'
+import type { ActivatorContext } from '../context.ts'
+import type { RejectReason, ThrottleWaiter } from '../net/throttler.ts'
+import { revisionKey, type RevisionInfo } from '../revision.ts'
+import type { ScannedActivatorRequest } from './request-headers.ts'
+
+/** Connection failures that happen before a request reaches the pod: safe to retry elsewhere. */
+const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET'])
+const MAX_ATTEMPTS = 3
+
+export class ActivationExchange extends ProxyExchange implements ScannedActivatorRequest, ThrottleWaiter {
+  readonly ctx: ActivatorContext
+
+  // ScannedActivatorRequest
+  userAgent = ''
+  kubeletProbe = false
+  networkProbe = ''
+  networkHash = ''
+  revisionNamespace = ''
+  revisionName = ''
+  host = ''
+  contentLength = 0
+  upstreamHeaders: string[] = []
+
+  // ThrottleWaiter bookkeeping (owned by the throttler)
+  queuedIn?: object | null
+  queuePrev?: ThrottleWaiter | null
+  queueNext?: ThrottleWaiter | null
+  queueBytes?: number
+  throttleRevision?: import('../net/throttler.ts').RevisionThrottler | null
+  throttleTracker?: import('../net/lb-policy.ts').PodTracker | null
+  throttleStart?: number
+
+  revision: RevisionInfo | null = null
+  dest = ''
+  /** How long the request waited for capacity, ms (Server-Timing, cold-start histogram). */
+  waitedMs = 0
+  private key = ''
+  private counted = false
+  private holdsSlot = false
+  private waiting = false
+  private attempts = 0
+  private closedOnce = false
+
+  constructor(ctx: ActivatorContext, req: Req, res: Res, isH2: boolean, now: number) {
+    super(req, res, isH2, now)
+    this.ctx = ctx
+    ctx.active++
+  }
+
+  run(rev: RevisionInfo): void {
+    const ctx = this.ctx
+    this.revision = rev
+    this.key = revisionKey(rev.namespace, rev.name)
+    ctx.reporter.requestIn(rev.namespace, rev.name)
+    this.counted = true
+    const totalMs = rev.timeoutSeconds * 1000
+    this.startTimers({ totalMs, startMs: rev.responseStartTimeoutSeconds * 1000, idleMs: rev.idleTimeoutSeconds * 1000, message: Body.activatorRequestTimeout })
+    this.admit(totalMs)
+  }
+
+  private admit(remainingMs: number): void {
+    this.waiting = true
+    // A waiting request holds at most its socket's read buffer of body bytes.
+    const bytes = this.contentLength === 0 ? 0 : Math.min(this.contentLength < 0 ? this.ctx.cfg.maxBufferedBodyBytes : this.contentLength, this.ctx.cfg.maxBufferedBodyBytes)
+    this.ctx.throttler.try(this.key, this, bytes, remainingMs)
+  }
+
+  /** ThrottleWaiter: a slot on `dest` is reserved for this request. */
+  onDest(dest: string): void {
+    this.waiting = false
+    this.holdsSlot = true
+    if (this.finished) {
+      this.releaseSlot()
+      return
+    }
+    this.dest = dest
+    if (this.attempts === 0) {
+      this.waitedMs = performance.now() - this.startedAt
+      this.ctx.metrics.recordCapacityWait(this.revision!, this.waitedMs / 1000)
+    }
+    this.attempts++
+    const req = this.req
+    const path = this.isH2 ? (req as http2.Http2ServerRequest).url : (req as http.IncomingMessage).url!
+    const up = this.isH2 ? this.ctx.upstreams.h2 : this.ctx.upstreams.h1
+    this.dispatchTo(up, `http://${dest}`, path, this.upstreamHeaders, this.contentLength !== 0)
+  }
+
+  /** ThrottleWaiter: shed (queue full, deadline unreachable, revision gone). */
+  onReject(reason: RejectReason, retryAfterSec: number): void {
+    this.waiting = false
+    const rev = this.revision!
+    this.ctx.metrics.shed.inc({ namespace_name: rev.namespace, revision_name: rev.name, reason })
+    if (reason === 'no-revision') {
+      this.replyError(404, `Error getting active endpoint: revision.serving.knative.dev "${rev.name}" not found\n`)
+      return
+    }
+    const headers = retryAfterSec > 0 ? { [Header.retryAfter]: String(retryAfterSec) } : undefined
+    this.replyError(503, reason === 'full' ? Body.queueFull : Body.deadlineExceeded, headers)
+  }
+
+  protected override writeResponseHead(statusCode: number, headers: IncomingHttpHeaders): void {
+    // Cold-start visibility (knative/serving#13459): time spent waiting for capacity.
+    const timing = `activator-wait;dur=${this.waitedMs.toFixed(1)}`
+    const prior = headers['server-timing']
+    headers['server-timing'] = prior === undefined ? timing : `${prior}, ${timing}`
+    if (this.isH2) this.res.writeHead(statusCode, responseHeaderObject(headers))
+    else this.res.writeHead(statusCode, responseHeaderList(headers))
+  }
+
+  protected upstreamFailed(err: Error): string | null {
+    const code = (err as NodeJS.ErrnoException).code ?? ''
+    const ctx = this.ctx
+    // Passive removal: a pod whose connections fail stops receiving traffic at once.
+    if (RETRYABLE.has(code)) ctx.throttler.reportFailure(this.key, this.dest)
+    // Nothing reached the pod and there is no body to replay: try another pod.
+    if (RETRYABLE.has(code) && this.contentLength === 0 && this.attempts < MAX_ATTEMPTS && this.size === 0) {
+      this.releaseSlot()
+      this.upstreamDone = false
+      this.controller = null
+      const remaining = this.revision!.timeoutSeconds * 1000 - (performance.now() - this.startedAt)
+      if (remaining > 0) {
+        ctx.log.warn({ dest: this.dest, code, revision: this.key }, 'pod connection failed; retrying on another pod')
+        this.admit(remaining)
+        return null
+      }
+    }
+    ctx.log.error({ err: err.message, code, dest: this.dest, revision: this.key }, 'error reverse proxying request')
+    return upstreamErrorText(err, `http://${this.dest}`)
+  }
+
+  protected override onTimeout(kind: TimeoutKind): void {
+    this.ctx.log.warn({ kind, revision: this.key, waiting: this.waiting }, 'activator request timeout')
+  }
+
+  protected override finish(): void {
+    if (this.finished) return
+    super.finish()
+    if (this.waiting) {
+      this.waiting = false
+      this.ctx.throttler.cancel(this)
+    }
+  }
+
+  private releaseSlot(): void {
+    if (this.holdsSlot) {
+      this.holdsSlot = false
+      this.ctx.throttler.release(this)
+    }
+  }
+
+  closed(): void {
+    if (this.closedOnce) return
+    this.closedOnce = true
+    this.finish()
+    this.releaseSlot()
+    const ctx = this.ctx
+    const rev = this.revision
+    if (rev !== null) {
+      if (this.counted) ctx.reporter.requestOut(rev.namespace, rev.name)
+      ctx.metrics.recordRequest(rev, this.res.statusCode, performance.now() - this.startedAt)
+    }
+    if (--ctx.active === 0 && ctx.onIdle !== null) ctx.onIdle()
+  }
+}
