@@ -161,6 +161,8 @@ export class FakeKubeApi {
   }
 
   static async start(): Promise<FakeKubeApi> {
+    // Assigned once the server listens; the handler only runs after that.
+    // eslint-disable-next-line prefer-const
     let api: FakeKubeApi | undefined
     const server = http.createServer((req, res) => api!.handle(req, res))
     server.listen(0, '127.0.0.1')

@@ -106,7 +106,7 @@ t.test('tunnelling and accounting (cc=0)', async (t) => {
     c.ws.send('ping')
     t.ok(await waitFor(() => c.messages.includes('echo:ping')), 'client message echoed')
     const binary = Buffer.from([0, 1, 2, 250, 255])
-    const got = new Promise<Buffer>((resolve) => c.ws.on('message', (d, isBinary) => { if (isBinary) resolve(d) }))
+    const got = new Promise<Buffer>((resolve) => c.ws.on('message', (d, isBinary) => { if (isBinary) resolve(d as Buffer) }))
     c.ws.send(binary)
     t.same(await got, binary, 'binary frame intact')
     t.same(app.seenHosts, ['ws.example.com'])

@@ -4,6 +4,8 @@
 import type http from 'node:http'
 import type net from 'node:net'
 import { once } from 'node:events'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { Breaker } from '@sluice/core/breaker'
 import { Body } from '@sluice/core/constants'
 import type { Logger } from '@sluice/core/logging'
@@ -21,7 +23,6 @@ import { ReadinessProber } from './readiness/prober.ts'
 import type { RequestLogWriter } from './request-log-writer.ts'
 import { RequestMetrics } from './request-metrics.ts'
 import { StatsReporter } from './stats-reporter.ts'
-import { loadTlsListener } from './tls-listener.ts'
 import { createUpstreams } from './upstream.ts'
 import { createUpgradeHandler, type Tunnel } from './websocket-tunnel.ts'
 
@@ -123,7 +124,13 @@ export class QueueProxy {
       this.servers.push(s)
     }
     let tls: number | null = null
-    const tlsServer = await loadTlsListener(this.opts.certsDir ?? '/var/lib/knative/certs', this.listener, this.log, this.opts.certReloadMs)
+    // node:tls is loaded only when Knative mounted certificates (start-up cost).
+    const certsDir = this.opts.certsDir ?? '/var/lib/knative/certs'
+    let tlsServer = null
+    if (existsSync(join(certsDir, 'tls.crt')) && existsSync(join(certsDir, 'tls.key'))) {
+      const { loadTlsListener } = await import('./tls-listener.ts')
+      tlsServer = await loadTlsListener(certsDir, this.listener, this.log, this.opts.certReloadMs)
+    }
     if (tlsServer !== null) {
       tls = await listen(tlsServer, cfg.tlsPort, host)
       this.servers.push(tlsServer)

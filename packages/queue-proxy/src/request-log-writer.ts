@@ -34,6 +34,7 @@ export class RequestLogWriter {
       remoteAddr: `${req.socket?.remoteAddress ?? ''}:${req.socket?.remotePort ?? ''}`,
       contentLength: cl === undefined ? (ex.hasBody ? -1 : 0) : Number(cl),
       headers: req.headers,
+      rawHeaders: req.rawHeaders,
     }, { code, size: ex.size, latencySeconds: (end - ex.startedAt) / 1000 })
     this.out.write(line)
   }

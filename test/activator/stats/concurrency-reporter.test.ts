@@ -20,7 +20,7 @@ function harness() {
   const gauge: Array<[string, number]> = []
   const cr = new ConcurrencyReporter({
     podName: POD,
-    send: (msgs) => batches.push(msgs),
+    send: (msgs) => { batches.push(msgs) },
     now: () => clock.now,
     onReport: (_ns, name, c) => gauge.push([name, c]),
   })
@@ -130,7 +130,7 @@ t.test('namespaces keep revisions of the same name apart', async (t) => {
 
 t.test('no report while nothing is tracked; start() ticks at the period, stop() ends it', async (t) => {
   const batches: WireStatMessage[][] = []
-  const cr = new ConcurrencyReporter({ podName: POD, send: (m) => batches.push(m) })
+  const cr = new ConcurrencyReporter({ podName: POD, send: (m) => { batches.push(m) } })
   const timeouts = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
   const before = timeouts()
   cr.start(20)

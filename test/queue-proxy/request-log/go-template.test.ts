@@ -11,7 +11,7 @@ import {
   jsEscapeString,
   parseGoTemplate,
   sprintf,
-} from '@sluice/queue-proxy/request-log/go-template'
+} from '@sluice/queue-proxy/request-log/go-template/index'
 
 const revType = {
   name: '*http.RequestLogRevision',

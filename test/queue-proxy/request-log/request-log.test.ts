@@ -3,7 +3,7 @@
 // Go's text/template with a net/http request read off the wire).
 import type { IncomingHttpHeaders } from 'node:http'
 import t from 'tap'
-import { GoTemplateParseError } from '@sluice/queue-proxy/request-log/go-template'
+import { GoTemplateParseError } from '@sluice/queue-proxy/request-log/go-template/index'
 import {
   DEFAULT_REQUEST_LOG_TEMPLATE,
   compileRequestLog,

@@ -4,7 +4,7 @@
 // the HTTP/1 server. The choice is made once per connection, not per request.
 
 import http from 'node:http'
-import http2 from 'node:http2'
+import type http2 from 'node:http2'
 import net from 'node:net'
 import { H2cSocket } from './h2c-socket.ts'
 
@@ -26,6 +26,7 @@ export interface DualListenerOptions {
 export interface DualListener {
   readonly tcp: net.Server
   readonly h1: http.Server
+  /** Created on the first HTTP/2 connection: node:http2 costs start-up time most pods never need. */
   readonly h2: http2.Http2Server
   /** Live HTTP/2 sessions, closed gracefully (GOAWAY) on shutdown. */
   readonly sessions: Set<http2.ServerHttp2Session>
@@ -52,16 +53,28 @@ export function createDualListener(opts: DualListenerOptions): DualListener {
   if (opts.onUpgrade) h1.on('upgrade', opts.onUpgrade)
   h1.on('clientError', onClientError)
 
-  const h2 = http2.createServer({ maxSessionMemory: 32 }, opts.onRequest as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void)
   const sessions = new Set<http2.ServerHttp2Session>()
-  h2.on('session', (s: http2.ServerHttp2Session) => {
-    sessions.add(s)
-    s.once('close', () => sessions.delete(s))
-  })
-  h2.setTimeout(0)
+  let h2: http2.Http2Server | null = null
+  const createH2 = (): http2.Http2Server => {
+    const s = process.getBuiltinModule('node:http2').createServer({ maxSessionMemory: 32 }, opts.onRequest as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void)
+    s.on('session', (session: http2.ServerHttp2Session) => {
+      sessions.add(session)
+      session.once('close', () => sessions.delete(session))
+    })
+    s.setTimeout(0)
+    return s
+  }
 
   const tcp = net.createServer({ noDelay: true, pauseOnConnect: false }, onConnection)
-  const listener: DualListener = { tcp, h1, h2, sessions }
+  const listener: DualListener = {
+    tcp,
+    h1,
+    get h2() {
+      h2 ??= createH2()
+      return h2
+    },
+    sessions,
+  }
   tcp.on('connection', (s: SniffSocket) => { s.sluiceListener = listener })
   return listener
 }

@@ -2,7 +2,7 @@
 // grpc.health.v1.Health/Check over an h2c prior-knowledge connection to
 // 127.0.0.1:<port>. Ready only on status SERVING with grpc-status 0. Error
 // texts follow Knative's (which wrap grpc-go's `rpc error: code = X desc = Y`).
-import { connect as http2Connect, constants as h2, type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2'
+import type { ClientHttp2Session, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2'
 import { UserAgent } from '@sluice/core/constants'
 import type { GRPCAction } from './probe-spec.ts'
 import { dialErrorText, joinHostPort } from './tcp-probe.ts'
@@ -138,7 +138,10 @@ export class GrpcProbe {
   /** One Check call; resolves with the serving status, rejects with an RpcError. */
   private check(timeoutMs: number): Promise<number> {
     return new Promise((resolve, reject) => {
-      const session: ClientHttp2Session = http2Connect(this.origin)
+      // node:http2 is loaded on first use: most revisions have no gRPC probe (start-up cost).
+      const http2 = process.getBuiltinModule('node:http2')
+      const h2 = http2.constants
+      const session: ClientHttp2Session = http2.connect(this.origin)
       let settled = false
       const settle = (err: RpcError | undefined, status: number): void => {
         if (settled) return

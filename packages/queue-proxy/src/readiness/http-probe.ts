@@ -4,8 +4,7 @@
 // 200-399. With HTTP/2 auto-detection (HEAD semantics) the GET first goes over
 // h2c prior knowledge and falls back to HTTP/1.1 on error or a non-ready status.
 import { request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http'
-import { request as httpsRequest } from 'node:https'
-import { connect as http2Connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2'
+import type { ClientHttp2Session, IncomingHttpHeaders } from 'node:http2'
 import { UserAgent } from '@sluice/core/constants'
 import type { HTTPGetAction } from './probe-spec.ts'
 import { dialErrorText, joinHostPort } from './tcp-probe.ts'
@@ -99,7 +98,8 @@ export class HttpProbe {
       const t = this.target
       let session: ClientHttp2Session
       try {
-        session = http2Connect(`http://${joinHostPort(t.hostname, t.port)}`)
+        // Loaded on first use: most revisions never probe over h2c (start-up cost).
+        session = process.getBuiltinModule('node:http2').connect(`http://${joinHostPort(t.hostname, t.port)}`)
       } catch {
         resolve(false)
         return
@@ -185,7 +185,7 @@ function get(target: Target, headers: OutgoingHttpHeaders, timeoutMs: number): P
     }
     let req: ClientRequest
     try {
-      const send = target.secure ? httpsRequest : httpRequest
+      const send = target.secure ? process.getBuiltinModule('node:https').request : httpRequest
       req = send({ host: target.hostname, port: target.port, path: target.path, method: 'GET', headers, agent: false })
     } catch (err) {
       reject(new Error(`Get "${target.url}": ${(err as Error).message}`))

@@ -13,7 +13,7 @@ import { Buffer } from 'node:buffer'
 import {
   formatFloat, goType, GoMap, GoTemplate,
   type GoFunc, type GoMapType, type GoStruct, type GoTypeInfo,
-} from './go-template.ts'
+} from './go-template/index.ts'
 
 export interface RequestLogRequest {
   method: string
