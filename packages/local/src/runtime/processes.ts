@@ -1,0 +1,58 @@
+// Child processes of the local runtime: spawned with their own process group
+// so that stopping the runtime leaves no orphan, with output prefixed.
+
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createInterface } from 'node:readline'
+
+const children = new Set<ChildProcess>()
+
+export interface SpawnOptions {
+  command: string
+  args: string[]
+  env: Record<string, string>
+  cwd: string
+  /** Prefix for the child's output lines; null: discard output. */
+  label: string | null
+}
+
+export function spawnChild(opts: SpawnOptions): ChildProcess {
+  const child = spawn(opts.command, opts.args, {
+    cwd: opts.cwd,
+    env: opts.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+  for (const stream of [child.stdout, child.stderr]) {
+    if (stream === null) continue
+    if (opts.label === null) {
+      stream.resume()
+      continue
+    }
+    const label = opts.label
+    createInterface({ input: stream }).on('line', (line) => process.stdout.write(`${label} ${line}\n`))
+  }
+  return child
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves when the child has exited. */
+export function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+    child.once('exit', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+    child.kill('SIGTERM')
+  })
+}
+
+/** Last resort on exit: kill every child still running. */
+export function killAllChildren(): void {
+  for (const c of children) {
+    try {
+      c.kill('SIGKILL')
+    } catch {}
+  }
+}
