@@ -5,13 +5,15 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSyn
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startBackend } from './lib/backend.ts';
-import { atExit, killChildrenOnExit, sleep, stop } from './lib/children.ts';
+import { atExit, killChildrenOnExit, stop } from './lib/children.ts';
 import type { LaunchContext } from './lib/launch.ts';
 import { measureTarget, type TargetResult } from './lib/measure.ts';
 import { parseOptions, USAGE, type Options } from './lib/options.ts';
-import { clockTicksPerSecond, cpuBusyTicks, selfAndReapedTicks } from './lib/proc.ts';
+import { formatProfileSummary, summarizeProfile } from './lib/cpu-profile.ts';
+import { clockTicksPerSecond } from './lib/proc.ts';
+import { foreignLoad, NOISY } from './lib/quiet.ts';
 import { writeBetweenMarkers } from './lib/readme-results.ts';
-import { NOISY, renderReport } from './lib/report.ts';
+import { renderReport } from './lib/report.ts';
 import { systemInfo } from './lib/system-info.ts';
 import { requireTools } from './lib/tools.ts';
 import { writePostScript } from './lib/wrk.ts';
@@ -22,16 +24,6 @@ const POST_CONNECTIONS = 10;
 const began = performance.now();
 function log(line: string): void {
   process.stderr.write(`[${((performance.now() - began) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
-}
-
-/** Share of the CPUs' time used by other processes over ms milliseconds (the backend idles). */
-async function foreignLoad(cpus: number[], ms: number): Promise<number> {
-  const before = cpuBusyTicks(cpus);
-  const self = selfAndReapedTicks();
-  await sleep(ms);
-  const after = cpuBusyTicks(cpus);
-  const total = after.total - before.total;
-  return total <= 0 ? 0 : Math.max(0, (after.busy - before.busy - (selfAndReapedTicks() - self)) / total);
 }
 
 function fatal(message: string, code = 1): never {
@@ -115,6 +107,7 @@ async function main(): Promise<number> {
     loadCpu,
     cpus: [...new Set([proxyCpu, loadCpu])],
     backendPid: backend.child.pid,
+    maxQuietWaitMs: options.maxQuietWaitS * 1000,
     log,
   };
   const profilesBefore = new Set(readdirSync(results));
@@ -150,7 +143,11 @@ async function main(): Promise<number> {
   }
   if (options.profile) {
     const profiles = readdirSync(results).filter((f) => f.endsWith('.cpuprofile') && !profilesBefore.has(f));
-    log(profiles.length > 0 ? `CPU profiles: ${profiles.map((f) => join(results, f)).join(', ')}` : 'no CPU profile was written (see bench/README.md, "CPU profile")');
+    if (profiles.length === 0) log('no CPU profile was written (see bench/README.md, "CPU profile")');
+    for (const f of profiles) {
+      log(`CPU profile ${join(results, f)} (full ranking: node bench/profile-summary.ts <file>)`);
+      process.stderr.write(formatProfileSummary(summarizeProfile(join(results, f), repo), 15));
+    }
   }
 
   const failed = measured.filter((r) => r.failed !== undefined);

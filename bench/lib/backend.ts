@@ -24,7 +24,7 @@ export async function startBackend(tools: Tools, workDir: string, cpu: number): 
       throw new Error(`backend answered ${JSON.stringify(reply.body)}, expected ${JSON.stringify(BACKEND_BODY)}`);
     }
   } catch (err) {
-    throw new Error(`backend nginx did not come up: ${(err as Error).message}\n--- ${child.logFile} ---\n${logTail(child)}`);
+    throw new Error(`backend nginx did not come up: ${(err as Error).message}\n--- ${child.logFile} ---\n${logTail(child)}`, { cause: err });
   }
   return { port, child };
 }

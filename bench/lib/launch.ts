@@ -122,6 +122,6 @@ export async function launchTarget(
   } catch (err) {
     await target.stop();
     const tail = child === undefined ? '' : logTail(child);
-    throw new Error(`${spec.name} did not come up: ${(err as Error).message}${tail === '' ? '' : `\n--- ${child?.logFile} (tail) ---\n${tail}`}`);
+    throw new Error(`${spec.name} did not come up: ${(err as Error).message}${tail === '' ? '' : `\n--- ${child?.logFile} (tail) ---\n${tail}`}`, { cause: err });
   }
 }

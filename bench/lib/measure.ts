@@ -7,6 +7,7 @@ import { launchTarget, type LaunchContext, type RunningTarget } from './launch.t
 import { BACKEND_BODY } from './nginx-config.ts';
 import { clockTicksPerSecond, cpuBusyTicks, cpuTicks, memory, processTree, selfAndReapedTicks } from './proc.ts';
 import { median } from './stats.ts';
+import { waitForQuiet } from './quiet.ts';
 import type { TargetSpec } from './targets.ts';
 import { runWrk, type WrkResult } from './wrk.ts';
 
@@ -26,6 +27,8 @@ export interface MeasureOptions {
   cpus: number[];
   /** The backend nginx master, whose tree's CPU is ours, not foreign load. */
   backendPid: number;
+  /** Before each point, wait up to this long for other processes to leave the CPUs alone. */
+  maxQuietWaitMs: number;
   log: (line: string) => void;
 }
 
@@ -66,6 +69,7 @@ export async function measureTarget(spec: TargetSpec, ctx: LaunchContext, opts: 
   let target: RunningTarget | undefined;
   try {
     if (spec.launch !== undefined && !ctx.profile) {
+      await waitForQuiet(opts.cpus, opts.maxQuietWaitMs, opts.log);
       for (let i = 0; i < opts.starts; i++) {
         const { target: t, startupMs } = await launchTarget(spec, ctx);
         await t.stop();
@@ -116,6 +120,7 @@ async function loadPoint(
     headers: spec.headers ?? {},
     ...(run.script === undefined ? {} : { script: run.script }),
   };
+  await waitForQuiet(opts.cpus, opts.maxQuietWaitMs, opts.log);
   await runWrk({ ...wrkRun, durationS: opts.warmupS });
   assertAlive(target, spec);
   const pids = target.cpuPids();

@@ -51,7 +51,7 @@ export async function pollUntilOk(
   abort: () => string | undefined,
 ): Promise<Reply> {
   const deadline = performance.now() + timeoutMs;
-  let last = 'no answer';
+  let last: string;
   for (;;) {
     try {
       const reply = await get(port, headers, Math.max(1, deadline - performance.now()));

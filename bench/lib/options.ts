@@ -12,6 +12,7 @@ export interface Options {
   profile: boolean;
   writeReadme: boolean;
   keepTmp: boolean;
+  maxQuietWaitS: number;
 }
 
 export const USAGE = `usage: npm run bench -- [options]      (or: ./node_modules/.bin/node bench/run.ts [options])
@@ -26,6 +27,8 @@ export const USAGE = `usage: npm run bench -- [options]      (or: ./node_modules
                           see bench/README.md for the JSON shape and placeholders
   --profile               run node targets with --cpu-prof --cpu-prof-dir bench/results/
   --write-readme          also put the report into bench/README.md between the markers
+  --quiet-wait <s>        before each point, wait up to this long for other processes to
+                          stop using the bench CPUs (default 15; 0: don't wait)
   --keep-tmp              keep the temp dir (configs, logs) after a successful run
   -h, --help              this text
 `;
@@ -33,6 +36,12 @@ export const USAGE = `usage: npm run bench -- [options]      (or: ./node_modules
 function positiveInt(value: string, flag: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function nonNegative(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${flag} must be a number of seconds >= 0, got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -52,6 +61,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | 
       profile: { type: 'boolean', default: false },
       'write-readme': { type: 'boolean', default: false },
       'keep-tmp': { type: 'boolean', default: false },
+      'quiet-wait': { type: 'string', default: '15' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -87,5 +97,6 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | 
     profile: values.profile,
     writeReadme: values['write-readme'],
     keepTmp: values['keep-tmp'],
+    maxQuietWaitS: nonNegative(values['quiet-wait'], '--quiet-wait'),
   };
 }

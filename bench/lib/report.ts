@@ -2,6 +2,7 @@
 // nginx (CPU) and to the direct connection (p99), footprint and start-up, and the goals.
 import { table } from './markdown.ts';
 import type { Point, TargetResult } from './measure.ts';
+import { NOISY } from './quiet.ts';
 import type { SystemInfo } from './system-info.ts';
 
 /** The targets for a Sluice proxy. */
@@ -28,9 +29,6 @@ export interface ReportSettings {
 }
 
 const DASH = '—';
-
-/** Above this share of foreign CPU load a run's numbers are flagged as unreliable. */
-export const NOISY = 0.05;
 
 function int(n: number): string {
   return Math.round(n).toLocaleString('en-US');

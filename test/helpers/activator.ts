@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, openSync } from 'node:fs'
 import http from 'node:http'
 import type http2 from 'node:http2'
+import type net from 'node:net'
 import { join } from 'node:path'
 import { Activator } from '@sluice/activator/activator'
 import { loadConfig } from '@sluice/activator/config'
@@ -121,6 +122,8 @@ export interface Pod {
   /** Every request the queue-proxy received (probes included), in order. */
   seen: SeenRequest[]
   stop(): Promise<void>
+  /** As SIGKILL would: the port closes and every connection to it is cut at once. */
+  kill(): Promise<void>
 }
 
 export interface PodOptions {
@@ -143,8 +146,19 @@ export async function startPod(userPort: number, o: PodOptions = {}): Promise<Po
     seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers as http.IncomingHttpHeaders, httpVersion: req.httpVersion })
   }
   listener.h1.prependListener('request', record)
+  listener.h1.prependListener('upgrade', record)
   listener.h2.prependListener('request', record)
-  return { qp, dest: `127.0.0.1:${qp.ports.serving}`, seen, stop: () => qp.stop() }
+  const sockets = new Set<net.Socket>()
+  listener.tcp.on('connection', (s: net.Socket) => {
+    sockets.add(s)
+    s.once('close', () => sockets.delete(s))
+  })
+  const kill = async (): Promise<void> => {
+    listener.tcp.close()
+    for (const s of sockets) s.destroy()
+    await qp.stop()
+  }
+  return { qp, dest: `127.0.0.1:${qp.ports.serving}`, seen, stop: () => qp.stop(), kill }
 }
 
 // ---- metrics ---------------------------------------------------------------
@@ -227,11 +241,12 @@ export function logLines(stdout: string): Array<Record<string, unknown>> {
 }
 
 /**
- * Starts main.js on ephemeral ports (SLUICE_LOG_LEVEL info, so the start-up
- * line with the ports is printed) and resolves once it logged that it started.
+ * Starts main.js with `env` (on ephemeral ports from activatorEnv()) and
+ * resolves once it logged that it started. The log level is forced to info:
+ * the start-up lines carry the ports.
  */
 export async function spawnActivator(env: Record<string, string>, startTimeoutMs = 8000): Promise<ActivatorProcess> {
-  const run = runActivatorMain({ SLUICE_LOG_LEVEL: 'info', ...env })
+  const run = runActivatorMain({ ...env, SLUICE_LOG_LEVEL: 'info' })
   let exit: Exit | null = null
   void run.exited.then((e) => { exit = e })
   const deadline = Date.now() + startTimeoutMs

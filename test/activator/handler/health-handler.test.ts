@@ -4,6 +4,7 @@
 // SLUICE_READINESS_REQUIRES_AUTOSCALER, as Knative always does — 500 while the
 // autoscaler websocket is down.
 import t from 'tap'
+import http from 'node:http'
 import { close, request, sleep, startApp } from '../../helpers/servers.ts'
 import { freePort } from '../../helpers/process.ts'
 import { TestAutoscaler } from '../../helpers/test-autoscaler.ts'
@@ -81,4 +82,28 @@ t.test('shutdown: probes fail at once, requests are served through the drain per
   await done
   t.ok(performance.now() - started >= 400, 'shutdown waited for the drain period')
   await t.rejects(request(`${act.url}/`, { headers: route }), 'listeners closed after shutdown')
+})
+
+// Known bug in @sluice/core/http/listener: its http.Server never 'listens' (sockets are
+// handed to it), so Node never sets up its connection tracking and
+// closeIdleConnections()/closeAllConnections() do nothing. Idle keep-alive
+// connections outlive shutdown and are then served with closed upstreams.
+t.test('shutdown closes idle keep-alive connections', async (t) => {
+  const app = await startApp((req, res) => res.end(`app ${req.url}`))
+  const pod = await startPod(app.port)
+  const act = await startActivator({ revisions: [revisionInfo('hello-00001')] })
+  act.source.setEndpoints('default', 'hello-00001', { ready: [pod.dest], notReady: [] })
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  t.teardown(async () => {
+    agent.destroy()
+    await pod.stop()
+    await close(app.server)
+  })
+  const route = { 'Knative-Serving-Namespace': 'default', 'Knative-Serving-Revision': 'hello-00001' }
+  t.equal((await request(`${act.url}/`, { agent, headers: route })).status, 200)
+  const socket = Object.values(agent.freeSockets)[0]![0]!
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  await act.stop()
+  const after = await Promise.race([closed.then(() => 'closed'), sleep(500).then(() => 'still open')])
+  t.equal(after, 'closed', 'the idle connection was closed by the activator')
 })

@@ -83,7 +83,7 @@ export class LocalSource implements EndpointSource {
       if (kind === 'revisions') this.upsertRevision({ ...(body as RevisionInfo), namespace: ns, name })
       else this.setEndpoints(ns, name, validateEndpoints(body))
       reply(res, 200, '{}')
-    }, (err: Error) => reply(res, 400, JSON.stringify({ error: err.message })))
+    }).catch((err: Error) => reply(res, 400, JSON.stringify({ error: err.message })))
   }
 }
 

@@ -6,6 +6,7 @@
 import type http from 'node:http'
 import net from 'node:net'
 import { clientIp } from '@sluice/core/http/client-ip'
+import { upstreamErrorText } from '@sluice/core/http/upstream-errors'
 import type { ActivatorContext } from '../context.ts'
 import type { RejectReason, ThrottleWaiter } from '../net/throttler.ts'
 import { revisionKey, type RevisionInfo } from '../revision.ts'
@@ -78,7 +79,8 @@ class UpgradeTunnel implements ScannedActivatorRequest, ThrottleWaiter {
     up.on('error', (err) => {
       if (up.bytesRead === 0) {
         this.ctx.throttler.reportFailure(revisionKey(this.rev!.namespace, this.rev!.name), dest)
-        this.reply(502, `${err.message}\n`)
+        // Go's error text, as for any request (spec §2.9).
+        this.reply(502, `${upstreamErrorText(err, dest)}\n`)
       } else this.close()
     })
     up.on('close', () => this.close())

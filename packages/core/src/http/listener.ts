@@ -66,6 +66,10 @@ export function createDualListener(opts: DualListenerOptions): DualListener {
   }
 
   const tcp = net.createServer({ noDelay: true, pauseOnConnect: false }, onConnection)
+  // The HTTP/1 server never listens itself: it must still track its connections
+  // (closeIdleConnections on shutdown, the header-timeout checker), which Node
+  // sets up when a server emits 'listening'.
+  tcp.once('listening', () => h1.emit('listening'))
   const listener: DualListener = {
     tcp,
     h1,
