@@ -193,8 +193,10 @@ export class Scraper {
   private async ensureClient(): Promise<typeof import('undici').request> {
     if (this.request !== undefined) return this.request
     // Loaded on first use: undici is big and only needed once instances exist.
+    // One connection per queue-proxy: one scrape a second needs no more, and
+    // with more undici alternates between two.
     const undici = await import('undici')
-    this.agent ??= new undici.Agent({ keepAliveTimeout: 30_000, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs })
+    this.agent ??= new undici.Agent({ connections: 1, keepAliveTimeout: 30_000, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs })
     this.request = undici.request
     return this.request
   }

@@ -239,8 +239,9 @@ class ManifestReader {
     if (kind === 'Service' && typeof apiVersion === 'string' && apiVersion.startsWith('serving.knative.dev/')) {
       return this.bad('apiVersion', `${apiVersion} is not supported; use ${API_VERSION}`)
     }
-    const what = typeof kind === 'string' && kind !== '' ? `kind ${kind}${typeof apiVersion === 'string' ? ` (${apiVersion})` : ''}` : 'a document without kind'
-    return this.bad('kind', `${what} is not supported: sluice runs Knative Services (apiVersion: ${API_VERSION}, kind: Service)`)
+    const expected = `sluice runs Knative Services (apiVersion: ${API_VERSION}, kind: Service)`
+    if (typeof kind !== 'string' || kind === '') return this.bad('kind', `required: ${expected}`)
+    return this.bad('kind', `${kind}${typeof apiVersion === 'string' ? ` (${apiVersion})` : ''} is not supported: ${expected}`)
   }
 
   private service(doc: Json): ServiceSpec | undefined {
@@ -330,7 +331,7 @@ class ManifestReader {
     const raw = this.list(spec, 'containers', path)
     const cp = `${path}.containers`
     if (!raw || raw.length === 0) {
-      this.issue(cp, 'at least one container is required')
+      if (raw || spec['containers'] === undefined || spec['containers'] === null) this.issue(cp, 'at least one container is required')
       return []
     }
     const single = raw.length === 1
@@ -374,11 +375,12 @@ class ManifestReader {
     }
     const image = this.str(c, 'image', path)
     const command = this.strings(c, 'command', path)
-    if (command === undefined || command.length === 0) {
+    const rawCommand = c['command']
+    if (rawCommand === undefined || rawCommand === null || (Array.isArray(rawCommand) && rawCommand.length === 0)) {
       const from = image ? ` (image ${image} is not pulled or run)` : ''
       this.issue(`${path}.command`, `required locally: sluice runs each container as a process on this machine${from}, ` +
         'so give the command (and args) that start the app, e.g. command: ["node"], args: ["app.js"]')
-    } else if (command[0] === '') {
+    } else if (command?.[0] === '') {
       this.issue(`${path}.command[0]`, 'must not be empty')
     }
     if (c['envFrom'] !== undefined && c['envFrom'] !== null) {
@@ -566,11 +568,11 @@ class ManifestReader {
       if (!Number.isFinite(n) || !ok(n)) return this.bad(a[2], `${what}, got ${JSON.stringify(a[1])}`)
       return n
     }
-    const duration = (keys: readonly string[], min: number, max: number, what: string): number | undefined => {
+    const duration = (keys: readonly string[], min: number, max: number, wholeSeconds: boolean, what: string): number | undefined => {
       const a = get(keys)
       if (!a) return undefined
       const ms = parseGoDuration(a[1])
-      if (ms === undefined || ms < min || ms > max || ms % 1000 !== 0) return this.bad(a[2], `${what}, got ${JSON.stringify(a[1])}`)
+      if (ms === undefined || ms < min || ms > max || (wholeSeconds && ms % 1000 !== 0)) return this.bad(a[2], `${what}, got ${JSON.stringify(a[1])}`)
       return ms
     }
 
@@ -590,7 +592,6 @@ class ManifestReader {
       if (metricAnn[1] === 'concurrency' || metricAnn[1] === 'rps') metric = metricAnn[1]
       else this.issue(metricAnn[2], `must be "concurrency" or "rps" (cpu and memory need the HPA, which does not run locally); got ${JSON.stringify(metricAnn[1])}`)
     }
-    const wholeSeconds = 'in whole seconds'
     return {
       minScale,
       maxScale,
@@ -598,11 +599,11 @@ class ManifestReader {
       target: float(ANN.target, (n) => n >= 0.01, 'must be a number >= 0.01'),
       targetUtilizationPercentage: float(ANN.targetUtilizationPercentage, (n) => n >= 1 && n <= 100, 'must be a number 1-100'),
       metric,
-      windowMs: duration(ANN.window, WINDOW_MIN_MS, WINDOW_MAX_MS, `must be a duration from 6s to 1h ${wholeSeconds} (e.g. "60s", "2m")`),
+      windowMs: duration(ANN.window, WINDOW_MIN_MS, WINDOW_MAX_MS, true, 'must be a duration from 6s to 1h in whole seconds (e.g. "60s", "2m")'),
       panicWindowPercentage: float(ANN.panicWindowPercentage, (n) => n >= 1 && n <= 100, 'must be a number 1-100'),
       panicThresholdPercentage: float(ANN.panicThresholdPercentage, (n) => n >= 110 && n <= 1000, 'must be a number 110-1000'),
-      scaleToZeroPodRetentionPeriodMs: duration(ANN.scaleToZeroPodRetentionPeriod, 0, WINDOW_MAX_MS, `must be a duration from 0s to 1h ${wholeSeconds} (e.g. "1m5s")`),
-      scaleDownDelayMs: duration(ANN.scaleDownDelay, 0, WINDOW_MAX_MS, `must be a duration from 0s to 1h ${wholeSeconds} (e.g. "15m")`),
+      scaleToZeroPodRetentionPeriodMs: duration(ANN.scaleToZeroPodRetentionPeriod, 0, WINDOW_MAX_MS, false, 'must be a duration from 0s to 1h (e.g. "1m5s")'),
+      scaleDownDelayMs: duration(ANN.scaleDownDelay, 0, WINDOW_MAX_MS, true, 'must be a duration from 0s to 1h in whole seconds (e.g. "15m")'),
       targetBurstCapacity: float(ANN.targetBurstCapacity, (n) => n >= 0 || n === -1, 'must be a number >= 0, or -1 for unlimited'),
     }
   }
@@ -613,6 +614,7 @@ class ManifestReader {
     const targets: TrafficTarget[] = []
     const tags = new Set<string>()
     let sum = 0
+    let percentsValid = true
     raw.forEach((t, i) => {
       const p = `spec.traffic[${i}]`
       if (!isObject(t)) return this.issue(p, `expected a traffic target object, got ${describe(t)}`)
@@ -630,11 +632,12 @@ class ManifestReader {
       const latestRevision = this.bool(t, 'latestRevision', p) ?? revisionName === undefined
       if (latestRevision && revisionName !== undefined) this.issue(`${p}.revisionName`, 'must not be set when latestRevision is true')
       if (!latestRevision && revisionName === undefined) this.issue(p, 'set revisionName, or latestRevision: true')
-      const percent = this.int(t, 'percent', p, 0, 100) ?? 0
-      sum += percent
-      targets.push({ tag, revisionName, latestRevision, percent })
+      const percent = this.int(t, 'percent', p, 0, 100)
+      if (percent === undefined && t['percent'] !== undefined && t['percent'] !== null) percentsValid = false
+      sum += percent ?? 0
+      targets.push({ tag, revisionName, latestRevision, percent: percent ?? 0 })
     })
-    if (sum !== 100 && targets.length === raw.length) this.issue('spec.traffic', `percent values sum to ${sum}, want 100`)
+    if (sum !== 100 && percentsValid && targets.length === raw.length) this.issue('spec.traffic', `percent values sum to ${sum}, want 100`)
     return targets
   }
 
@@ -691,6 +694,11 @@ class ManifestReader {
   }
 
   private strings(v: Json, key: string, path: string): string[] | undefined {
+    const value = v[key]
+    if (typeof value === 'string') {
+      const words = value.split(/\s+/).filter((w) => w !== '').map((w) => JSON.stringify(w))
+      return this.bad(join(path, key), `must be a list of strings, got string ${JSON.stringify(value)}; write it as a list, e.g. [${words.join(', ')}]`)
+    }
     const raw = this.list(v, key, path)
     if (!raw) return undefined
     raw.forEach((s, i) => { if (typeof s !== 'string') this.issue(`${join(path, key)}[${i}]`, mustBeString(s)) })
@@ -723,8 +731,8 @@ class ManifestReader {
 }
 
 function mustBeString(v: unknown): string {
-  // The usual cause: YAML read an unquoted 8080 or true as a number or boolean.
-  if (typeof v === 'number' || typeof v === 'boolean') return `must be a string; quote it ("${String(v)}")`
+  // The usual cause: YAML reads an unquoted 8080, true or yes as a number or boolean.
+  if (typeof v === 'number' || typeof v === 'boolean') return `must be a string, got ${typeof v} ${String(v)} (quote the value in the YAML)`
   return `must be a string, got ${describe(v)}`
 }
 

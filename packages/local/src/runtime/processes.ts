@@ -1,5 +1,6 @@
-// Child processes of the local runtime: spawned with their own process group
-// so that stopping the runtime leaves no orphan, with output prefixed.
+// Child processes of the local runtime, output prefixed. Each gets its own
+// process group, so Ctrl-C reaches only the runtime, which then stops them in
+// order (drain first); on any exit of the runtime, survivors are killed.
 
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
@@ -20,6 +21,7 @@ export function spawnChild(opts: SpawnOptions): ChildProcess {
     cwd: opts.cwd,
     env: opts.env,
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   })
   children.add(child)
   child.once('exit', () => children.delete(child))

@@ -1,0 +1,32 @@
+// The runtime's status API on 127.0.0.1: what `sluice get` prints.
+
+import http from 'node:http'
+
+export interface RuntimeStatus {
+  ingress: string
+  domain: string
+  services: {
+    name: string
+    namespace: string
+    url: string
+    latestCreated: string
+    latestReady: string
+    ready: boolean
+    reason: string
+    revisions: { name: string; generation: number; ready: boolean; actual: number; desired: number }[]
+    traffic: { revision: string; percent: number; tag: string; url: string }[]
+  }[]
+}
+
+export function createStatusServer(status: () => RuntimeStatus): http.Server {
+  return http.createServer((req, res) => {
+    if (req.url !== '/status') {
+      res.writeHead(404)
+      res.end()
+      return
+    }
+    const body = JSON.stringify(status())
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
+    res.end(body)
+  })
+}
