@@ -249,10 +249,8 @@ function checkWindow(ms: number, fail: (message: string) => never): void {
  * documents, the ConfigMap named config-autoscaler is used.
  */
 export function parseAutoscalerConfigMap(text: string): AutoscalerConfig {
-  const docs = parseAllDocuments(text)
-  if (!Array.isArray(docs)) throw new AutoscalerConfigError('(file)', 'not a YAML document stream')
   const objects: unknown[] = []
-  for (const doc of docs) {
+  for (const doc of parseAllDocuments(text)) {
     if (doc.errors.length > 0) throw new AutoscalerConfigError('(file)', `invalid YAML: ${doc.errors[0]!.message.split('\n')[0]}`)
     const value: unknown = doc.toJS()
     if (value !== null && value !== undefined) objects.push(value)

@@ -581,7 +581,8 @@ class ManifestReader {
     const minScale = int(ANN.minScale, 0, 'must be a whole number >= 0')
     const maxScale = int(ANN.maxScale, 0, 'must be a whole number >= 0 (0 = no limit)')
     if (minScale !== undefined && maxScale !== undefined && maxScale !== 0 && maxScale < minScale) {
-      this.issue(get(ANN.maxScale)![2], `maxScale=${maxScale} is less than minScale=${minScale}`)
+      const key = ANN.maxScale.find((k) => anns[k] !== undefined)!
+      this.issue(`${path}[${JSON.stringify(key)}]`, `maxScale=${maxScale} is less than minScale=${minScale}`)
     }
     const zero = this.options.allowZeroInitialScale
     const initialScale = int(ANN.initialScale, zero ? 0 : 1, zero ? 'must be a whole number >= 0'
