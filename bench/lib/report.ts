@@ -60,9 +60,9 @@ function cpuRatio(point: Point | undefined, base: Point | undefined): number | u
   return point.cpuUsPerRequest / base.cpuUsPerRequest;
 }
 
-function p99Ratio(point: Point | undefined, direct: Point | undefined): number | undefined {
-  if (point === undefined || direct === undefined || direct.wrk.p99Us === 0) return undefined;
-  return point.wrk.p99Us / direct.wrk.p99Us;
+function p99Ratio(point: Point | undefined, base: Point | undefined): number | undefined {
+  if (point === undefined || base === undefined || base.wrk.p99Us === 0) return undefined;
+  return point.wrk.p99Us / base.wrk.p99Us;
 }
 
 function measured(results: readonly TargetResult[]): TargetResult[] {
@@ -85,6 +85,7 @@ function loadTable(results: readonly TargetResult[], settings: ReportSettings): 
         latency(p.wrk.p50Us),
         latency(p.wrk.p99Us),
         isDirect ? DASH : ratio(p99Ratio(p, pointAt(direct, c))),
+        isDirect || r === nginx ? DASH : ratio(p99Ratio(p, pointAt(nginx, c))),
         p.cpuUsPerRequest === undefined ? DASH : p.cpuUsPerRequest.toFixed(1),
         isDirect ? DASH : ratio(cpuRatio(p, pointAt(nginx, c))),
         int(p.wrk.errors),
@@ -93,9 +94,9 @@ function loadTable(results: readonly TargetResult[], settings: ReportSettings): 
     }
   }
   return table(
-    ['C', 'target', 'req/s', 'p50', 'p99', 'p99 ÷ direct', 'CPU µs/req', 'CPU ÷ nginx', 'errors', 'other load'],
+    ['C', 'target', 'req/s', 'p50', 'p99', 'p99 ÷ direct', 'p99 ÷ nginx', 'CPU µs/req', 'CPU ÷ nginx', 'errors', 'other load'],
     rows,
-    ['right', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    ['right', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
   );
 }
 
