@@ -12,10 +12,11 @@
 // which under a revision that never comes up is the OOM again).
 //
 // Memory ceiling of the defaults (the stated budget): at most TOTAL maxQueued
-// = 20 000 waiting requests activator-wide, each costing roughly 8 KiB besides
-// its body (socket, parser, headers, handler state) = ~160 MiB, plus at most
-// 128 MiB of buffered bodies, plus a ~80 MiB baseline: ~370 MiB, below the
-// 600 Mi memory limit of Knative's activator Deployment. Per revision: 10 000
+// = 20 000 waiting requests activator-wide. bench/activator.ts measured RSS
+// growing ~16.5 KiB per waiting request (socket, parser, headers, handler
+// state, uncollected garbage) over a ~76 MiB baseline: ~400 MiB at the limit
+// for bodiless requests, with up to 128 MiB of buffered bodies on top in the
+// worst case — below the 600 Mi memory limit of Knative's activator Deployment. Per revision: 10 000
 // requests (Knative's breakerQueueDepth) and 64 MiB, so one stuck revision
 // cannot take the whole budget.
 
