@@ -12,7 +12,7 @@ export const LOCAL_README_DOC = `## Local runtime
 process, the KPA autoscaler, and per instance an app process and a queue-proxy process, all
 real, on one machine. It prints numbers and never fails on one.
 
-    npx tsc -b && ./node_modules/.bin/node bench/local.ts                  # both parts (~3 minutes)
+    npx tsc -b && ./node_modules/.bin/node bench/local.ts                  # both parts (~2 minutes)
     ./node_modules/.bin/node bench/local.ts --parts cold --starts 10
     ./node_modules/.bin/node bench/local.ts --write-readme                 # also put the report below
     ./node_modules/.bin/node bench/local.ts --help                         # every option

@@ -37,7 +37,6 @@ function canConnect(port: number): Promise<boolean> {
 
 /** Resolves with the time the port first accepted a connection (undefined if the child exited first). */
 async function listeningAt(port: number, child: ChildProcess): Promise<number | undefined> {
-  if (process.env.NO_POLL) return undefined
   const deadline = performance.now() + POLL_LIMIT_MS;
   while (child.exitCode === null && child.signalCode === null && performance.now() < deadline) {
     if (await canConnect(port)) return performance.now();

@@ -15,6 +15,7 @@ export type InstanceState = 'starting' | 'ready' | 'restarting' | 'stopping' | '
 
 export interface InstanceEvents {
   onState(inst: Instance, state: InstanceState): void
+  log(line: string): void
 }
 
 export interface InstanceOptions {
@@ -45,6 +46,8 @@ export class Instance {
   private readonly events: InstanceEvents
   private readonly opts: InstanceOptions
   private probeTimer: NodeJS.Timeout | null = null
+  /** Aborts the probe in flight: the queue-proxy holds it until the app answers, and would not drain before. */
+  private readonly probeAbort = new AbortController()
 
   constructor(rev: RevisionSpec, events: InstanceEvents, opts: InstanceOptions) {
     this.id = `${rev.name}-${String(nextId++).padStart(3, '0')}`
@@ -134,9 +137,10 @@ export class Instance {
       label: opts.showOutput ? `[${this.id} queue-proxy]` : null,
     })
     this.qp = qp
-    qp.once('exit', () => {
+    qp.once('exit', (code, signal) => {
       if (this.qp === qp && this.state !== 'stopping' && this.state !== 'stopped') {
         // The sidecar died: the whole "pod" restarts.
+        this.events.log(`instance ${this.id}: queue-proxy exited (${code ?? signal}); restarting the instance`)
         void this.restart()
       }
     })
@@ -147,7 +151,7 @@ export class Instance {
     const tick = (): void => {
       this.probeTimer = null
       if (this.state === 'stopping' || this.state === 'stopped') return
-      probeQueueProxy(this.servingPort).then((ok) => {
+      probeQueueProxy(this.servingPort, this.probeAbort.signal).then((ok) => {
         if (this.state === 'stopping' || this.state === 'stopped') return
         if (ok) {
           this.readyAt = performance.now()
@@ -160,7 +164,7 @@ export class Instance {
 
   private appExited(app: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.app !== app || this.state === 'stopping' || this.state === 'stopped') return
-    process.stdout.write(`instance ${this.id}: app exited (${code ?? signal}); restarting it\n`)
+    this.events.log(`instance ${this.id}: app exited (${code ?? signal}); restarting it`)
     this.restarts++
     this.setState('restarting')
     // Crash-loop back-off, as kubelet does (capped low: this is a local runtime).
@@ -175,7 +179,10 @@ export class Instance {
   private async restart(): Promise<void> {
     this.restarts++
     this.setState('restarting')
-    if (this.app !== null) await stopChild(this.app, 2000)
+    // Forget the app first: its exit is ours, not a crash to restart it for.
+    const app = this.app
+    this.app = null
+    if (app !== null) await stopChild(app, 2000)
     await this.start()
   }
 
@@ -183,6 +190,7 @@ export class Instance {
     if (this.state === 'stopped') return
     this.setState('stopping')
     if (this.probeTimer !== null) clearTimeout(this.probeTimer)
+    this.probeAbort.abort()
     // As kubelet: the queue-proxy drains first; the app is stopped after it.
     if (this.qp !== null) await stopChild(this.qp, graceMs)
     if (this.app !== null) await stopChild(this.app, 2000)
@@ -230,9 +238,9 @@ function canConnect(port: number): Promise<boolean> {
 }
 
 /** The kubelet readiness probe Knative puts on the queue-proxy container. */
-function probeQueueProxy(port: number): Promise<boolean> {
+function probeQueueProxy(port: number, signal: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 12_000, headers: { 'user-agent': 'kube-probe/1.30', 'k-network-probe': 'queue' } }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 12_000, signal, headers: { 'user-agent': 'kube-probe/1.30', 'k-network-probe': 'queue' } }, (res) => {
       res.resume()
       resolve(res.statusCode === 200)
     })

@@ -56,7 +56,7 @@ export class RevisionRunner {
   }
 
   private add(): void {
-    const inst = new Instance(this.rev, { onState: (i, s) => this.onState(i, s) }, this.opts)
+    const inst = new Instance(this.rev, { onState: (i, s) => this.onState(i, s), log: (l) => this.events.log(l) }, this.opts)
     this.instances.add(inst)
     inst.start().then(() => this.publish(), (err: Error) => {
       this.events.log(`instance ${inst.id}: failed to start: ${err.message}`)

@@ -37,7 +37,7 @@ export interface RuntimeOptions {
 interface ServiceState {
   spec: ServiceSpec
   tracker: RevisionTracker
-  revisions: Map<string, { record: RevisionRecord; spec: RevisionSpec; runner: RevisionRunner; ready: boolean }>
+  revisions: Map<string, { record: RevisionRecord; spec: RevisionSpec; runner: RevisionRunner; ready: boolean; target: number }>
   routeError: string
 }
 
@@ -52,6 +52,7 @@ export class LocalRuntime {
   private statusServer: import('node:http').Server | null = null
   ingressUrl = ''
   statusPort = 0
+  private stopping = false
 
   constructor(opts: RuntimeOptions) {
     this.opts = opts
@@ -95,7 +96,8 @@ export class LocalRuntime {
     if (created) {
       const rs = this.revisionSpec(spec, revision)
       const runner = new RevisionRunner(rs, {
-        endpointsChanged: (rev, eps) => { void this.activator!.setEndpoints(rev, eps).catch((err: Error) => this.log(`activator: ${err.message}`)) },
+        // While stopping, the activator goes away with pushes in flight: nothing to report.
+        endpointsChanged: (rev, eps) => { void this.activator!.setEndpoints(rev, eps).catch((err: Error) => { if (!this.stopping) this.log(`activator: ${err.message}`) }) },
         instancesChanged: (rev, instances) => {
           this.autoscaler!.setInstances(`${rev.namespace}/${rev.name}`, instances.map((i) => ({ id: i.id, metricsPort: i.metricsPort, ready: i.state === 'ready' })))
           const entry = svc!.revisions.get(rev.name)
@@ -106,10 +108,11 @@ export class LocalRuntime {
         },
         log: this.log,
       }, { root: this.opts.root, nodePath: this.opts.nodePath, showOutput: this.opts.showOutput ?? false, drainQuiet: this.opts.drainQuiet ?? '1s' }, 10_000)
-      svc.revisions.set(revision.name, { record: revision, spec: rs, runner, ready: false })
+      const entry = { record: revision, spec: rs, runner, ready: false, target: 0 }
+      svc.revisions.set(revision.name, entry)
       await this.activator!.upsertRevision(rs)
       this.log(`revision ${spec.namespace}/${revision.name} created`)
-      this.autoscaler!.register({ key: `${spec.namespace}/${revision.name}`, containerConcurrency: rs.containerConcurrency, annotations: revision.template.annotations })
+      entry.target = this.autoscaler!.register({ key: `${spec.namespace}/${revision.name}`, containerConcurrency: rs.containerConcurrency, annotations: revision.template.annotations }).target
     }
     this.updateRoute(svc)
   }
@@ -189,7 +192,12 @@ export class LocalRuntime {
         reason: svc.routeError === '' ? '' : 'RevisionMissing',
         revisions: revs.map((r) => {
           const e = svc.revisions.get(r.name)!
-          return { name: r.name, generation: r.generation, ready: e.ready, actual: e.runner.readyCount, desired: e.runner.desired }
+          const d = this.autoscaler?.lastDecision(`${svc.spec.namespace}/${r.name}`)
+          return {
+            name: r.name, generation: r.generation, ready: e.ready, actual: e.runner.readyCount, desired: e.runner.desired,
+            instances: e.runner.live.map((i) => ({ id: i.id, state: i.state, appStartMs: i.appStartMs, restarts: i.restarts })),
+            autoscaler: d === undefined ? null : { target: e.target, panicking: d.panicking, observedStable: d.observedStable, observedPanic: d.observedPanic, readyPods: d.readyPods, recommended: d.recommended },
+          }
         }),
         traffic: route?.traffic.map((t) => ({ revision: t.revisionName, percent: t.percent, tag: t.tag ?? '', url: t.url ?? '' })) ?? [],
       })
@@ -198,6 +206,7 @@ export class LocalRuntime {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true
     await this.ingress?.close()
     await Promise.all([...this.services.values()].flatMap((s) => [...s.revisions.values()].map((r) => r.runner.stopAll())))
     await this.activator?.stop()

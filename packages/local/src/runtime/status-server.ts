@@ -13,7 +13,17 @@ export interface RuntimeStatus {
     latestReady: string
     ready: boolean
     reason: string
-    revisions: { name: string; generation: number; ready: boolean; actual: number; desired: number }[]
+    revisions: {
+      name: string
+      generation: number
+      ready: boolean
+      actual: number
+      desired: number
+      /** Live instances; appStartMs: the app's own time to listen (-1 until it listens). */
+      instances: { id: string; state: string; appStartMs: number; restarts: number }[]
+      /** The autoscaler's last decision and the target it divides by (NaN observations as null in JSON). */
+      autoscaler: { target: number; panicking: boolean; observedStable: number; observedPanic: number; readyPods: number; recommended: number } | null
+    }[]
     traffic: { revision: string; percent: number; tag: string; url: string }[]
   }[]
 }
