@@ -3,6 +3,7 @@
 // (spec §1.10, §1.11): hop-by-hop and revision headers dropped, Host restored
 // from K-Original-Host, Forwarded synthesised, client IP appended to X-Forwarded-For.
 
+import { dropConnectionListed } from '@sluice/core/http/connection-listed'
 import { synthesizeForwarded } from './forwarded-shim.ts'
 
 /** What the scan fills in; the per-request Exchange implements it. */
@@ -86,21 +87,6 @@ export function scanRequestHeaders(raw: string[], remoteIp: string, target: Scan
   if (target.host !== '') out.push('host', target.host)
 
   target.upstreamHeaders = connectionTokens === undefined ? out : dropConnectionListed(out, connectionTokens)
-}
-
-/** Removes headers named in Connection (rare: keep-alive/close name nothing we forward). */
-function dropConnectionListed(headers: string[], tokens: string): string[] {
-  const listed = new Set<string>()
-  for (const t of tokens.split(',')) {
-    const n = t.trim().toLowerCase()
-    if (n !== '' && n !== 'close' && n !== 'keep-alive') listed.add(n)
-  }
-  if (listed.size === 0) return headers
-  const out: string[] = []
-  for (let i = 0; i < headers.length; i += 2) {
-    if (!listed.has(headers[i]!.toLowerCase())) out.push(headers[i]!, headers[i + 1]!)
-  }
-  return out
 }
 
 // scheme "://" authority: what an absolute-form request target starts with.

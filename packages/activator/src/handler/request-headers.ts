@@ -4,6 +4,7 @@
 // K-Proxy-Request: activator, revision headers, K-Network-Hash and hop-by-hop
 // headers dropped, the client IP appended to X-Forwarded-For.
 
+import { dropConnectionListed } from '@sluice/core/http/connection-listed'
 import { Header, ProxyRequestActivator } from '@sluice/core/constants'
 
 export interface ScannedActivatorRequest {
@@ -69,19 +70,5 @@ export function scanActivatorRequest(raw: string[], remoteIp: string, target: Sc
   out.push('k-proxy-request', ProxyRequestActivator)
   if (remoteIp !== '') xff = xff === '' ? remoteIp : `${xff}, ${remoteIp}`
   if (xff !== '') out.push('x-forwarded-for', xff)
-  target.upstreamHeaders = connectionTokens === undefined ? out : dropListed(out, connectionTokens)
-}
-
-function dropListed(headers: string[], tokens: string): string[] {
-  const listed = new Set<string>()
-  for (const t of tokens.split(',')) {
-    const n = t.trim().toLowerCase()
-    if (n !== '' && n !== 'close' && n !== 'keep-alive') listed.add(n)
-  }
-  if (listed.size === 0) return headers
-  const out: string[] = []
-  for (let i = 0; i < headers.length; i += 2) {
-    if (!listed.has(headers[i]!.toLowerCase())) out.push(headers[i]!, headers[i + 1]!)
-  }
-  return out
+  target.upstreamHeaders = connectionTokens === undefined ? out : dropConnectionListed(out, connectionTokens)
 }
