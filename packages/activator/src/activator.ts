@@ -18,6 +18,7 @@ import { ConcurrencyReporter } from './stats/concurrency-reporter.ts'
 import { StatSender } from './stats/stat-sender.ts'
 import { createUpstreams } from './upstream.ts'
 import type { PolicyName } from './net/lb-policy.ts'
+import { SIDE_PORT_OPTIONS } from '@sluice/core/http/connection-limits'
 
 export interface ActivatorOptions {
   source: EndpointSource
@@ -79,7 +80,7 @@ export class Activator {
       throttler,
       reporter,
       metrics,
-      upstreams: createUpstreams(),
+      upstreams: createUpstreams(cfg.maxHeaderBytes),
       health: { terminating: false, autoscalerConnected: () => sender.connected, requireAutoscaler: cfg.readinessRequiresAutoscaler },
       log,
       active: 0,
@@ -101,12 +102,12 @@ export class Activator {
     const onUpgrade = createUpgradeHandler(ctx)
     const ports: number[] = []
     for (const port of [cfg.httpPort, cfg.h2cPort]) {
-      const l = createDualListener({ onRequest: onRequest as never, onUpgrade, maxHeaderSize: cfg.maxHeaderBytes })
+      const l = createDualListener({ onRequest: onRequest as never, onUpgrade, limits: cfg.connection })
       this.listeners.push(l)
       ports.push(await listen(l.tcp, port, host))
       this.servers.push(l.tcp)
     }
-    const metricsServer = http.createServer((req, res) => {
+    const metricsServer = http.createServer(SIDE_PORT_OPTIONS, (req, res) => {
       if (req.url !== '/metrics' && !req.url!.startsWith('/metrics?')) {
         res.writeHead(404)
         res.end('404 page not found\n')

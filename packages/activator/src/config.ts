@@ -3,6 +3,7 @@
 
 import { EnvError, type Env, optionalBool, optionalDurationMs, optionalInt, optionalPort, optionalString, requireString } from '@sluice/core/env'
 import { Port } from '@sluice/core/constants'
+import { loadConnectionLimits, type ConnectionLimits } from '@sluice/core/http/connection-limits'
 
 export type EndpointSourceKind = 'kubernetes' | 'local'
 
@@ -39,6 +40,8 @@ export interface ActivatorConfig {
   loggingConfig: string
   loggingLevel: string
   maxHeaderBytes: number
+  /** Per-connection limits of the serving ports (SLUICE_READ_HEADER_TIMEOUT, ...). */
+  connection: ConnectionLimits
 }
 
 export function loadConfig(env: Env): ActivatorConfig {
@@ -53,6 +56,7 @@ export function loadConfig(env: Env): ActivatorConfig {
     if (n < 1) throw new EnvError(name, `must be at least 1, got ${n}`)
     return n
   }
+  const connection = loadConnectionLimits(env)
   return {
     podName: requireString(env, 'POD_NAME'),
     podIP: requireString(env, 'POD_IP'),
@@ -80,6 +84,7 @@ export function loadConfig(env: Env): ActivatorConfig {
     maxBufferedBodyBytes: positive('SLUICE_MAX_BUFFERED_BODY_BYTES', 64 << 10),
     loggingConfig: optionalString(env, 'SLUICE_LOGGING_CONFIG'),
     loggingLevel: optionalString(env, 'SLUICE_LOG_LEVEL', 'info'),
-    maxHeaderBytes: positive('SLUICE_MAX_HEADER_BYTES', 1 << 20),
+    maxHeaderBytes: connection.maxHeaderBytes,
+    connection,
   }
 }

@@ -18,13 +18,14 @@ const COMMON = {
   connect: { timeout: 10_000, keepAlive: true, keepAliveInitialDelay: 5_000, noDelay: true },
 }
 
-export function createUpstreams(): Upstreams {
-  const h1 = new Agent({ ...COMMON, pipelining: 1 })
+/** `maxHeaderBytes`: the largest response head a pod may send (as large as a request head may be). */
+export function createUpstreams(maxHeaderBytes: number): Upstreams {
+  const h1 = new Agent({ ...COMMON, pipelining: 1, maxHeaderSize: maxHeaderBytes })
   let h2: AgentType | null = null
   return {
     h1,
     get h2() {
-      h2 ??= new Agent({ ...COMMON, allowH2: true, useH2c: true, h2Options: { useH2c: true, maxConcurrentStreams: 1000 } } as AgentType.Options)
+      h2 ??= new Agent({ ...COMMON, maxHeaderSize: maxHeaderBytes, allowH2: true, useH2c: true, h2Options: { useH2c: true, maxConcurrentStreams: 1000 } } as AgentType.Options)
       return h2
     },
     async close() {

@@ -6,6 +6,7 @@
 import http from 'node:http'
 import type { Drainer } from './drainer.ts'
 import { notFound } from './metrics-server.ts'
+import { SIDE_PORT_OPTIONS } from '@sluice/core/http/connection-limits'
 
 export interface AdminState {
   /** Set once the process received SIGTERM. */
@@ -15,7 +16,7 @@ export interface AdminState {
 export const RESET_WITHOUT_SIGTERM_MS = 1000
 
 export function createAdminServer(drainer: Drainer, state: AdminState, resetAfterMs = RESET_WITHOUT_SIGTERM_MS): http.Server {
-  return http.createServer({ requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => {
+  return http.createServer(SIDE_PORT_OPTIONS, (req, res) => {
     const q = req.url!.indexOf('?')
     const path = q === -1 ? req.url : req.url!.slice(0, q)
     if (path !== '/wait-for-drain') {

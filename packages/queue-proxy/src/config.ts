@@ -3,6 +3,7 @@
 // and the current OBSERVABILITY_CONFIG JSON (spec §5). SLUICE_* variables are
 // Sluice's own additions. Every error names its variable.
 
+import { loadConnectionLimits, type ConnectionLimits } from '@sluice/core/http/connection-limits'
 import {
   EnvError, type Env, optionalBool, optionalDurationMs, optionalFloat, optionalInt, optionalPort, optionalString,
   requireInt, requirePort, requireString,
@@ -41,6 +42,8 @@ export interface QueueConfig {
   drainQuietMs: number
   websocketDrainMs: number
   maxHeaderBytes: number
+  /** Per-connection limits of the serving ports (SLUICE_READ_HEADER_TIMEOUT, ...). */
+  connection: ConnectionLimits
 }
 
 interface ObservabilityConfig {
@@ -131,8 +134,7 @@ export function loadConfig(env: Env): QueueConfig {
 
   const profilingEnabled = obs ? obs.runtime?.profiling === 'enabled' : optionalBool(env, 'ENABLE_PROFILING', false)
 
-  const maxHeaderBytes = optionalInt(env, 'SLUICE_MAX_HEADER_BYTES', 1 << 20)
-  if (maxHeaderBytes < 1024) throw new EnvError('SLUICE_MAX_HEADER_BYTES', `must be at least 1024, got ${maxHeaderBytes}`)
+  const connection = loadConnectionLimits(env)
 
   return {
     containerConcurrency: cc < 1 ? 0 : cc,
@@ -164,6 +166,7 @@ export function loadConfig(env: Env): QueueConfig {
     bindHost: optionalString(env, 'SLUICE_BIND_ADDRESS', ''),
     drainQuietMs: optionalDurationMs(env, 'SLUICE_DRAIN_QUIET_PERIOD', 30_000),
     websocketDrainMs: optionalDurationMs(env, 'SLUICE_DRAIN_WEBSOCKET_TIMEOUT', 60_000),
-    maxHeaderBytes,
+    maxHeaderBytes: connection.maxHeaderBytes,
+    connection,
   }
 }

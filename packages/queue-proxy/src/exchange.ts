@@ -87,7 +87,7 @@ export class Exchange extends ProxyExchange implements ScannedRequest, BreakerWa
 
   protected upstreamFailed(err: Error): string {
     this.ctx.log.error({ err: err.message, code: (err as NodeJS.ErrnoException).code }, 'error reverse proxying request')
-    return upstreamErrorText(err, this.ctx.upstreams.origin)
+    return upstreamErrorText(err, this.ctx.upstreams.origin, this.ctx.cfg.maxHeaderBytes)
   }
 
   protected override onTimeout(kind: TimeoutKind): void {

@@ -3,9 +3,10 @@
 
 import http from 'node:http'
 import type { StatsReporter } from './stats-reporter.ts'
+import { SIDE_PORT_OPTIONS } from '@sluice/core/http/connection-limits'
 
 export function createMetricsServer(reporter: StatsReporter): http.Server {
-  return http.createServer({ requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => {
+  return http.createServer(SIDE_PORT_OPTIONS, (req, res) => {
     const q = req.url!.indexOf('?')
     const path = q === -1 ? req.url : req.url!.slice(0, q)
     if (path !== '/metrics') {

@@ -76,7 +76,7 @@ export class QueueProxy {
       cfg,
       stats,
       breaker: cc > 0 ? new Breaker({ queueDepth: 10 * cc, maxConcurrency: cc, initialCapacity: cc }) : null,
-      upstreams: createUpstreams(cfg.userHost, cfg.userPort),
+      upstreams: createUpstreams(cfg.userHost, cfg.userPort, cfg.maxHeaderBytes),
       drainer: new Drainer(cfg.drainQuietMs),
       prober,
       log,
@@ -89,7 +89,7 @@ export class QueueProxy {
     this.listener = createDualListener({
       onRequest: createMainHandler(this.ctx) as never,
       onUpgrade: createUpgradeHandler(this.ctx, this.tunnels),
-      maxHeaderSize: cfg.maxHeaderBytes,
+      limits: cfg.connection,
     })
   }
 

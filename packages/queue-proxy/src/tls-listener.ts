@@ -28,11 +28,9 @@ export async function loadTlsListener(dir: string, listener: DualListener, log: 
   let cert = await readFile(certPath)
   let key = await readFile(keyPath)
   let digest = hashOf(cert, key)
-  const server = tls.createServer({ cert, key, minVersion: 'TLSv1.3', ALPNProtocols: ['h2', 'http/1.1'] })
-  server.on('secureConnection', (socket: tls.TLSSocket) => {
-    if (socket.alpnProtocol === 'h2') listener.h2.emit('connection', socket)
-    else listener.h1.emit('connection', socket)
-  })
+  // A handshake gets as long as a plaintext request head; then the listener's limits apply.
+  const server = tls.createServer({ cert, key, minVersion: 'TLSv1.3', ALPNProtocols: ['h2', 'http/1.1'], handshakeTimeout: listener.limits.readHeaderTimeoutMs })
+  server.on('secureConnection', (socket: tls.TLSSocket) => listener.serve(socket, socket.alpnProtocol === 'h2'))
   server.on('tlsClientError', () => {})
   const timer = setInterval(() => {
     Promise.all([readFile(certPath), readFile(keyPath)]).then(([c, k]) => {

@@ -26,16 +26,17 @@ const COMMON = {
   strictContentLength: false,
 }
 
-export function createUpstreams(host: string, port: number): Upstreams {
+/** `maxHeaderBytes`: the largest response head the app may send (as large as a request head may be). */
+export function createUpstreams(host: string, port: number, maxHeaderBytes: number): Upstreams {
   const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
   const connect = { timeout: 10_000, keepAlive: true, keepAliveInitialDelay: 5_000, noDelay: true }
-  const h1 = new Pool(origin, { ...COMMON, connect, connections: null, pipelining: 1 })
+  const h1 = new Pool(origin, { ...COMMON, connect, connections: null, pipelining: 1, maxHeaderSize: maxHeaderBytes })
   let h2: PoolType | null = null
   return {
     h1,
     get h2() {
       // Pool reads useH2c at the top level for its connector; clients read h2Options.
-      h2 ??= new Pool(origin, { ...COMMON, connect, connections: null, allowH2: true, useH2c: true, h2Options: { useH2c: true, maxConcurrentStreams: 1000 } } as PoolType.Options)
+      h2 ??= new Pool(origin, { ...COMMON, connect, connections: null, maxHeaderSize: maxHeaderBytes, allowH2: true, useH2c: true, h2Options: { useH2c: true, maxConcurrentStreams: 1000 } } as PoolType.Options)
       return h2
     },
     origin,

@@ -3,9 +3,10 @@
 import http from 'node:http'
 import type { Registry } from 'prom-client'
 import { notFound } from './metrics-server.ts'
+import { SIDE_PORT_OPTIONS } from '@sluice/core/http/connection-limits'
 
 export function createUserMetricsServer(registry: Registry): http.Server {
-  return http.createServer((req, res) => {
+  return http.createServer(SIDE_PORT_OPTIONS, (req, res) => {
     if (req.url !== '/metrics' && !req.url!.startsWith('/metrics?')) {
       notFound(res)
       return

@@ -5,6 +5,7 @@
 
 import t from 'tap'
 import { join } from 'node:path'
+import type { ScaleEvent } from '@sluice/local/autoscaler/autoscaler'
 import { FIXTURES, revision, send, sleep, startLoad, startRuntime, waitFor, type RevisionStatus } from '../../helpers/local.ts'
 
 const REV = 'cycle-00001'
@@ -27,17 +28,20 @@ function kpaFormula(a: NonNullable<RevisionStatus['autoscaler']>): { stable: num
   return { stable, panic }
 }
 
-/** Logged scale decisions that disagree with the KPA formula applied to the numbers they log. */
-function scaleLineMismatches(lines: readonly string[]): string[] {
+/**
+ * Scale events that disagree with the KPA formula applied to the exact inputs
+ * the autoscaler recorded (the log line rounds them: 2.84 prints as 2.8, and
+ * ceil(2.8 / 1.4) = 2 where the decision rightly was ceil(2.84 / 1.4) = 3).
+ */
+function eventMismatches(events: readonly ScaleEvent[]): string[] {
   const out: string[] = []
-  for (const line of lines) {
-    const m = /-> (\d+) \((stable|panic), observed concurrency ([\d.]+), target ([\d.]+)/.exec(line)
-    const from = /(\d+) -> /.exec(line)
-    if (m === null || from === null || /(min|max)-scale/.test(line)) continue
-    const [to, prev, observed, target] = [Number(m[1]), Number(from[1]), Number(m[3]), Number(m[4])]
-    let want = Math.ceil(observed / target)
-    if (to < prev) want = Math.max(want, Math.floor(prev / 2))
-    if (m[2] === 'panic' ? to < want : to !== want) out.push(`${line} (formula: ${want})`)
+  for (const e of events) {
+    const d = e.decision
+    if (e.cause !== 'tick' || !d.hasData || d.reason !== '' || e.to !== d.recommended) continue // bounds, zero handling, activation
+    const maxScaleDown = Math.floor(d.readyPods / 2) // max-scale-down-rate 2
+    const observed = d.panicking ? d.observedPanic : d.observedStable
+    const want = Math.max(Math.ceil(observed / e.target), maxScaleDown)
+    if (d.panicking ? e.to < want : e.to !== want) out.push(`${e.from} -> ${e.to}: ${JSON.stringify(d)} (formula: ${want})`)
   }
   return out
 }
@@ -92,8 +96,10 @@ t.test('one → many under load (KPA formula) → fewer → zero after the grace
   t.ok(down, `scaled down to ${revision(rt, REV).instances.length} instances with traffic flowing`)
   t.same(trickled.failures, {}, `no request failed while scaling down (${trickled.ok} requests)`)
 
-  // Every scale line follows the formula from the averages it logs.
-  t.same(scaleLineMismatches(run.lines), [], 'each logged decision is ceil(observed / target), halving at most on the way down')
+  // Every scale event follows the formula from the exact averages behind it.
+  const events = rt.scaleEvents(`default/${REV}`)
+  t.ok(events.length >= 2, `scale events were recorded (${events.length})`)
+  t.same(eventMismatches(events), [], 'each decision is ceil(observed / target), halving at most on the way down')
 
   // Zero: stable window (6 s) for the average to fall, then the grace period (6 s).
   const stoppedAt = performance.now()

@@ -2,14 +2,24 @@
 // h2c.NewHandler does (spec §1.4). The first bytes of each connection decide:
 // the HTTP/2 connection preface goes to the http2 server, anything else to
 // the HTTP/1 server. The choice is made once per connection, not per request.
+//
+// Hostile connections are bounded here, for both components (connection-limits.ts):
+// every accepted connection gets TCP keep-alive; one that has not sent a
+// complete request head (or the h2 preface) within the read-header timeout is
+// closed, however slowly it dribbles; HTTP/1.1 requests run one at a time per
+// connection and HTTP/2 handlers at most maxConcurrentStreams per session
+// (connection-gate.ts).
 
 import http from 'node:http'
 import type http2 from 'node:http2'
-import net from 'node:net'
+import type net from 'node:net'
+import { createServer as createTcpServer } from 'node:net'
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connection-limits.ts'
+import { createH1Gate, createH2Gate, type Handler, type UpgradeHandler } from './connection-gate.ts'
 import { H2cSocket } from './h2c-socket.ts'
 
-export type RequestHandler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void
-export type UpgradeHandler = (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => void
+export type RequestHandler = Handler
+export type { UpgradeHandler }
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')
 
@@ -18,9 +28,7 @@ export interface DualListenerOptions {
   onRequest: RequestHandler
   /** HTTP/1.1 Upgrade requests other than h2c (websockets). */
   onUpgrade?: UpgradeHandler
-  /** Go's ReadHeaderTimeout: 1 minute. */
-  headersTimeoutMs?: number
-  maxHeaderSize?: number
+  limits?: Partial<ConnectionLimits>
 }
 
 export interface DualListener {
@@ -30,46 +38,68 @@ export interface DualListener {
   readonly h2: http2.Http2Server
   /** Live HTTP/2 sessions, closed gracefully (GOAWAY) on shutdown. */
   readonly sessions: Set<http2.ServerHttp2Session>
+  readonly limits: Readonly<ConnectionLimits>
+  /** Serves a connection accepted elsewhere (TLS, after ALPN) with the same limits. */
+  serve(socket: net.Socket, h2: boolean): void
 }
 
-interface SniffSocket extends net.Socket {
-  sluiceListener?: DualListener
+const kListener = Symbol('sluice.listener')
+const kSniffed = Symbol('sluice.sniffed')
+const kDeadline = Symbol('sluice.headerDeadline')
+
+interface ConnSocket extends net.Socket {
+  [kListener]?: DualListener
+  /** Bytes read while the protocol is undecided (at most the preface's 24). */
+  [kSniffed]?: Buffer | null
+  /** Closes the connection if no request head arrives in time; cleared by the first request. */
+  [kDeadline]?: NodeJS.Timeout | null
 }
 
 export function createDualListener(opts: DualListenerOptions): DualListener {
-  const headersTimeout = opts.headersTimeoutMs ?? 60_000
+  const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...opts.limits }
+  const gate = createH1Gate({ onRequest: opts.onRequest, onUpgrade: opts.onUpgrade, maxPipelined: limits.maxPipelined, onFirstRequest: clearDeadline })
   const h1 = http.createServer({
     // Revision timeouts bound requests, not Node's defaults (300 s request timeout).
     requestTimeout: 0,
-    headersTimeout,
-    // Go's server keeps idle keep-alive connections open; ingress and the activator reuse them.
-    keepAliveTimeout: 0,
-    maxHeaderSize: opts.maxHeaderSize ?? 16384,
+    // Heads of later requests on a connection; the first one is bounded from accept (kDeadline).
+    headersTimeout: limits.readHeaderTimeoutMs,
+    // How often Node looks for expired heads: often enough that a dribbler is cut close to the timeout.
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, limits.readHeaderTimeoutMs / 4)),
+    // 0: Go's server keeps idle keep-alive connections open; ingress and the activator reuse them.
+    keepAliveTimeout: limits.idleTimeoutMs,
+    maxHeaderSize: limits.maxHeaderBytes,
     noDelay: true,
     // An h2c upgrade is answered over HTTP/1.1 (RFC 9113 lets a server ignore it);
     // other upgrades (websockets) are tunnelled.
     shouldUpgradeCallback: isTunnelledUpgrade,
-  } as http.ServerOptions, opts.onRequest as http.RequestListener)
-  if (opts.onUpgrade) h1.on('upgrade', opts.onUpgrade)
+  } as http.ServerOptions, gate.onRequest as http.RequestListener)
+  h1.on('upgrade', gate.onUpgrade)
   h1.on('clientError', onClientError)
 
   const sessions = new Set<http2.ServerHttp2Session>()
   let h2: http2.Http2Server | null = null
   const createH2 = (): http2.Http2Server => {
-    const s = process.getBuiltinModule('node:http2').createServer({ maxSessionMemory: 32 }, opts.onRequest as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void)
+    const s = process.getBuiltinModule('node:http2').createServer({
+      maxSessionMemory: 32,
+      // Header blocks as large as HTTP/1.1 allows, both ways (a 64 KiB cookie must pass).
+      maxSendHeaderBlockLength: limits.maxHeaderBytes,
+      settings: { maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderBytes },
+    } as http2.ServerOptions, createH2Gate(opts.onRequest, limits.maxConcurrentStreams) as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void)
     s.on('session', (session: http2.ServerHttp2Session) => {
       sessions.add(session)
       session.once('close', () => sessions.delete(session))
+      if (limits.idleTimeoutMs > 0) session.setTimeout(limits.idleTimeoutMs, closeIdleSession)
     })
     s.setTimeout(0)
     return s
   }
 
-  const tcp = net.createServer({ noDelay: true, pauseOnConnect: false }, onConnection)
+  const tcp = createTcpServer({ noDelay: true, pauseOnConnect: false })
   // The HTTP/1 server never listens itself: it must still track its connections
   // (closeIdleConnections on shutdown, the header-timeout checker), which Node
   // sets up when a server emits 'listening'.
   tcp.once('listening', () => h1.emit('listening'))
+  tcp.once('close', () => h1.close())
   const listener: DualListener = {
     tcp,
     h1,
@@ -78,9 +108,32 @@ export function createDualListener(opts: DualListenerOptions): DualListener {
       return h2
     },
     sessions,
+    limits,
+    serve(socket: ConnSocket, isH2: boolean) {
+      if (isH2) {
+        if (limits.tcpKeepAliveMs > 0) socket.setKeepAlive(true, limits.tcpKeepAliveMs)
+        listener.h2.emit('connection', socket)
+        return
+      }
+      acceptLimits(socket, limits)
+      socket.on('close', onClose)
+      h1.emit('connection', socket)
+    },
   }
-  tcp.on('connection', (s: SniffSocket) => { s.sluiceListener = listener })
+  tcp.on('connection', (socket: ConnSocket) => {
+    socket[kListener] = listener
+    socket[kSniffed] = null
+    acceptLimits(socket, limits)
+    socket.on('data', onSniffData)
+    socket.on('error', swallow)
+    socket.on('close', onClose)
+  })
   return listener
+}
+
+function acceptLimits(socket: ConnSocket, limits: ConnectionLimits): void {
+  if (limits.tcpKeepAliveMs > 0) socket.setKeepAlive(true, limits.tcpKeepAliveMs)
+  socket[kDeadline] = setTimeout(onHeaderDeadline, limits.readHeaderTimeoutMs, socket)
 }
 
 function isTunnelledUpgrade(req: http.IncomingMessage): boolean {
@@ -88,47 +141,55 @@ function isTunnelledUpgrade(req: http.IncomingMessage): boolean {
   return up !== undefined && up.toLowerCase() !== 'h2c'
 }
 
-function onConnection(this: net.Server, socket: SniffSocket): void {
-  socket.once('data', onFirstData)
-  socket.on('error', swallow)
-}
-
-function onFirstData(this: SniffSocket, chunk: Buffer): void {
-  const l = this.sluiceListener!
-  // A short first read that is still a prefix of the preface: wait for more.
-  if (chunk.length < PREFACE.length && PREFACE.subarray(0, chunk.length).equals(chunk)) {
-    this.pause()
-    this.unshift(chunk)
-    this.once('readable', onMoreData)
+// Bytes are collected until they either are the whole preface or stop being a
+// prefix of it. (Waiting on 'readable' with the bytes pushed back made the
+// stream report them again at once: a busy loop on one byte.)
+function onSniffData(this: ConnSocket, chunk: Buffer): void {
+  const prior = this[kSniffed]
+  const seen = prior === null || prior === undefined ? chunk : Buffer.concat([prior, chunk])
+  const n = Math.min(seen.length, PREFACE.length)
+  if (seen.compare(PREFACE, 0, n, 0, n) === 0 && seen.length < PREFACE.length) {
+    this[kSniffed] = seen
     return
   }
-  dispatch(this, l, chunk)
+  this[kSniffed] = null
+  this.removeListener('data', onSniffData)
+  dispatch(this, this[kListener]!, seen)
 }
 
-function onMoreData(this: SniffSocket): void {
-  const chunk = this.read() as Buffer | null
-  if (chunk === null) {
-    this.once('readable', onMoreData)
-    return
-  }
-  if (chunk.length < PREFACE.length && PREFACE.subarray(0, chunk.length).equals(chunk)) {
-    this.unshift(chunk)
-    this.once('readable', onMoreData)
-    return
-  }
-  dispatch(this, this.sluiceListener!, chunk)
-}
-
-function dispatch(socket: SniffSocket, l: DualListener, chunk: Buffer): void {
+function dispatch(socket: ConnSocket, l: DualListener, seen: Buffer): void {
   socket.removeListener('error', swallow)
-  if (chunk.length >= PREFACE.length && chunk.subarray(0, PREFACE.length).equals(PREFACE)) {
-    l.h2.emit('connection', new H2cSocket(socket, chunk))
+  if (seen.length >= PREFACE.length && seen.compare(PREFACE, 0, PREFACE.length, 0, PREFACE.length) === 0) {
+    // h2 sessions have no read-header timeout in Go either; keep-alive still applies.
+    clearDeadline(socket)
+    l.h2.emit('connection', new H2cSocket(socket, seen))
     return
   }
   socket.pause()
-  socket.unshift(chunk)
+  socket.unshift(seen)
   l.h1.emit('connection', socket)
   socket.resume()
+}
+
+function clearDeadline(socket: ConnSocket): void {
+  const t = socket[kDeadline]
+  if (t !== undefined && t !== null) {
+    clearTimeout(t)
+    socket[kDeadline] = null
+  }
+}
+
+function onHeaderDeadline(socket: ConnSocket): void {
+  socket[kDeadline] = null
+  socket.destroy()
+}
+
+function onClose(this: ConnSocket): void {
+  clearDeadline(this)
+}
+
+function closeIdleSession(this: http2.ServerHttp2Session): void {
+  this.close()
 }
 
 function swallow(): void {

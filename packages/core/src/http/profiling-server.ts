@@ -5,12 +5,13 @@
 
 import http from 'node:http'
 import { Session } from 'node:inspector/promises'
+import { SIDE_PORT_OPTIONS } from './connection-limits.ts'
 
 const INDEX = '<html><body>/debug/pprof/<br><a href="profile?seconds=10">profile</a> (V8 .cpuprofile)<br><a href="heap">heap</a> (V8 .heapsnapshot)<br><a href="cmdline">cmdline</a></body></html>\n'
 
 /** `enabled` is read per request: the activator listens always and answers 404 while off (as Knative HEAD). */
 export function createProfilingServer(enabled: () => boolean = () => true): http.Server {
-  return http.createServer((req, res) => {
+  return http.createServer(SIDE_PORT_OPTIONS, (req, res) => {
     if (!enabled()) {
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' })
       res.end('profiling is disabled\n')

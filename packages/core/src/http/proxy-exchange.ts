@@ -44,6 +44,8 @@ export abstract class ProxyExchange implements Dispatcher.DispatchHandler {
   appStartedAt = 0
   appEndedAt = 0
 
+  /** The response head declared a Content-Length: a cut-short body cannot be patched up. */
+  protected lengthDeclared = false
   protected controller: Dispatcher.DispatchController | null = null
   protected finished = false
   protected upstreamDone = false
@@ -108,6 +110,7 @@ export abstract class ProxyExchange implements Dispatcher.DispatchHandler {
       this.startTimer = null
     }
     this.touchIdle()
+    this.lengthDeclared = headers['content-length'] !== undefined
     this.writeResponseHead(statusCode, headers)
   }
 
@@ -173,11 +176,17 @@ export abstract class ProxyExchange implements Dispatcher.DispatchHandler {
     this.onTimeout(kind)
     const res = this.res
     this.finish()
-    if (res.headersSent) {
-      // HEAD semantics: the message is appended and the response ended.
-      res.end(t.message)
-    } else {
+    if (!res.headersSent) {
       res.writeHead(504, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(t.message) })
+      res.end(t.message)
+    } else if (this.lengthDeclared) {
+      // The client is owed the rest of the declared length: anything written on this
+      // connection next would be read as that body (a desync behind a shared ingress
+      // connection). End the connection (HTTP/1.1) or reset the stream (h2) instead.
+      destroyResponse(res)
+      return
+    } else {
+      // Chunked / h2 without a length, HEAD semantics: the message is appended and the response ended.
       res.end(t.message)
     }
     this.size += t.message.length

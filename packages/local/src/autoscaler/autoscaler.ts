@@ -28,6 +28,19 @@ export interface InstanceInfo {
 
 export type DecisionCause = 'initial' | 'tick' | 'poke'
 
+/** A change of the desired instance count, with the exact inputs behind it (the log line rounds them). */
+export interface ScaleEvent {
+  from: number
+  to: number
+  cause: DecisionCause
+  /** The target per instance the decision divided by. */
+  target: number
+  decision: Decision
+}
+
+/** Scale events kept per revision. */
+const MAX_EVENTS = 200
+
 export interface AutoscalerOptions {
   /** Desired instance count changed (also called once on register with the initial scale). */
   onScale: (key: string, desired: number) => void
@@ -56,6 +69,7 @@ interface Revision {
   targets: ScrapeTarget[]
   desired: number
   last: Decision | undefined
+  readonly events: ScaleEvent[]
 }
 
 const fmt = (n: number): string => (Number.isInteger(n) ? String(n) : String(Math.round(n * 100) / 100))
@@ -149,6 +163,7 @@ export class Autoscaler {
       targets: [],
       desired: decider.desired,
       last: undefined,
+      events: [],
     }
     this.revisions.set(reg.key, rev)
     this.log(`autoscaler: ${reg.key} registered: ${spec.metric} target ${fmt(spec.target)} per instance, ` +
@@ -177,6 +192,11 @@ export class Autoscaler {
   }
 
   /** The last decision taken for the revision. */
+  /** The latest changes of the desired count for a revision, oldest first. */
+  scaleEvents(key: string): readonly ScaleEvent[] {
+    return this.revisions.get(key)?.events ?? []
+  }
+
   lastDecision(key: string): Decision | undefined {
     return this.revisions.get(key)?.last
   }
@@ -220,6 +240,7 @@ export class Autoscaler {
     if (decision.desired !== rev.desired) {
       const from = rev.desired
       rev.desired = decision.desired
+      if (rev.events.push({ from, to: decision.desired, cause, target: rev.spec.target, decision }) > MAX_EVENTS) rev.events.shift()
       this.log(`autoscaler: ${rev.key} ${from} -> ${decision.desired} (${describeDecision(rev.spec, decision)}${cause === 'poke' ? '; activator poke' : ''})`)
       this.emit(rev.key, decision.desired)
     }

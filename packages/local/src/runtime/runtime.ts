@@ -6,7 +6,7 @@
 
 import { readFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
-import { Autoscaler } from '../autoscaler/autoscaler.ts'
+import { Autoscaler, type ScaleEvent } from '../autoscaler/autoscaler.ts'
 import { loadAutoscalerConfig } from '../autoscaler/config.ts'
 import { RevisionTracker, type RevisionRecord } from '../manifest/revisions.ts'
 import { resolveRoute, RouteTable, pickRevision, RouteError, DEFAULT_DOMAIN } from '../manifest/routes.ts'
@@ -203,6 +203,11 @@ export class LocalRuntime {
       })
     }
     return { ingress: this.ingressUrl, domain: this.domain, services }
+  }
+
+  /** The autoscaler's recent scale events for a revision ("namespace/name"), with exact inputs. */
+  scaleEvents(key: string): readonly ScaleEvent[] {
+    return this.autoscaler?.scaleEvents(key) ?? []
   }
 
   async stop(): Promise<void> {
