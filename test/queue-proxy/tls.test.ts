@@ -176,3 +176,26 @@ t.test('certificate reload', async (t) => {
   t.equal((await handshake(port)).protocol, 'TLSv1.3', 'still TLS 1.3 only after the reload')
   await t.rejects(handshake(port, { maxVersion: 'TLSv1.2' }), 'still rejects TLS 1.2 after the reload')
 })
+
+t.test('TLS port: a connection that never handshakes, or handshakes and sends nothing, is closed at SLUICE_READ_HEADER_TIMEOUT', async (t) => {
+  const app = await startApp((_req, res) => res.end('ok'))
+  const qp = await startQueueProxy(knativeEnv(app.port, { SLUICE_READ_HEADER_TIMEOUT: '1s' }), { certsDir, certReloadMs: RELOAD_MS })
+  t.teardown(async () => { await qp.stop(); await close(app.server) })
+  const port = qp.ports.tls!
+  const closedAfter = (s: net.Socket): Promise<number> => {
+    const start = performance.now()
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(-1), 6000)
+      s.once('close', () => { clearTimeout(timer); resolve(performance.now() - start) })
+      s.on('error', () => {})
+    })
+  }
+  const raw = net.connect(port, '127.0.0.1')
+  const silent = tls.connect({ host: '127.0.0.1', port, servername: SERVER_NAME, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] })
+  await new Promise<void>((resolve) => silent.once('secureConnect', () => resolve()))
+  const [rawMs, silentMs] = await Promise.all([closedAfter(raw), closedAfter(silent)])
+  t.ok(rawMs >= 800 && rawMs < 4000, `no handshake: closed after ${rawMs.toFixed(0)} ms`)
+  t.ok(silentMs >= 800 && silentMs < 4000, `handshake, then silence: closed after ${silentMs.toFixed(0)} ms`)
+  const r = await httpsGet(port, '/', first.cert)
+  t.equal(r.status, 200, 'other TLS connections are served')
+})

@@ -31,7 +31,8 @@ export async function loadTlsListener(dir: string, listener: DualListener, log: 
   // A handshake gets as long as a plaintext request head; then the listener's limits apply.
   const server = tls.createServer({ cert, key, minVersion: 'TLSv1.3', ALPNProtocols: ['h2', 'http/1.1'], handshakeTimeout: listener.limits.readHeaderTimeoutMs })
   server.on('secureConnection', (socket: tls.TLSSocket) => listener.serve(socket, socket.alpnProtocol === 'h2'))
-  server.on('tlsClientError', () => {})
+  // With a listener here Node leaves the failed socket to it: close it (handshake timeout, bad hello).
+  server.on('tlsClientError', destroySocket)
   const timer = setInterval(() => {
     Promise.all([readFile(certPath), readFile(keyPath)]).then(([c, k]) => {
       const d = hashOf(c, k)
@@ -48,6 +49,10 @@ export async function loadTlsListener(dir: string, listener: DualListener, log: 
   timer.unref()
   server.once('close', () => clearInterval(timer))
   return server
+}
+
+function destroySocket(_err: Error, socket: tls.TLSSocket): void {
+  socket.destroy()
 }
 
 function hashOf(cert: Buffer, key: Buffer): string {
