@@ -20,7 +20,7 @@ const TOO_BIG = 'v'.repeat(1100 * 1024)
 
 // Both servers' compat responses have the surface used here.
 function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-  req.resume()
+  if (req.url !== '/echo') req.resume()
   switch (req.url) {
     case '/big-header':
       res.setHeader('x-big', BIG)
@@ -39,6 +39,12 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
       res.writeHead(200, { 'content-type': 'text/plain' })
       res.write('b'.repeat(100))
       return
+    case '/echo': {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => res.end(`echo ${Buffer.concat(chunks).toString()}`))
+      return
+    }
     default:
       res.end('ok')
   }
@@ -159,3 +165,39 @@ for (const kind of FRONTS) {
     t.ok(await front.settled(), 'in-flight count back at 0')
   })
 }
+
+for (const kind of FRONTS) {
+  t.test(`${kind}: Expect: 100-continue gets its 100 when the request goes upstream, then the body is proxied`, async (t) => {
+    const front = await startFront(kind, app.port)
+    t.teardown(() => front.stop())
+    const sock = net.connect(front.port, '127.0.0.1')
+    sock.on('error', () => {})
+    await once(sock, 'connect')
+    const head = await exchange(sock, `POST /echo HTTP/1.1\r\nHost: x\r\n${front.rawHeaders}Content-Length: 5\r\nExpect: 100-continue\r\n\r\n`, (s) => s.includes('\r\n\r\n'))
+    t.match(head.text, /^HTTP\/1\.1 100 Continue\r\n\r\n$/, 'the client is told to send its body')
+    const rest = await exchange(sock, 'hello', (s) => s.endsWith('echo hello'))
+    t.equal(rawStatus(rest.text), 200)
+    t.match(rest.text, /echo hello$/, 'the body reached the app')
+    sock.destroy()
+    t.ok(await front.settled(), 'nothing left in flight')
+  })
+}
+
+t.test('activator: a waiting upload with Expect: 100-continue is not told to continue until a pod takes it', async (t) => {
+  const { revisionInfo, startActivator, startPod } = await import('../../helpers/activator.ts')
+  const act = await startActivator({ revisions: [revisionInfo('cont-00001')] })
+  t.teardown(() => act.stop())
+  const sock = net.connect(act.ports.http, '127.0.0.1')
+  sock.on('error', () => {})
+  await once(sock, 'connect')
+  const early = await exchange(sock, 'POST /echo HTTP/1.1\r\nHost: x\r\nKnative-Serving-Namespace: default\r\nKnative-Serving-Revision: cont-00001\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n', (s) => s.length > 0, 500)
+  t.equal(early.text, '', 'no 100 Continue while the request waits for a pod')
+  const pod = await startPod(app.port, { revision: 'cont-00001' })
+  t.teardown(() => pod.stop())
+  const cont = exchange(sock, '', (s) => s.includes('100 Continue\r\n\r\n'), 5000)
+  act.source.setEndpoints('default', 'cont-00001', { ready: [pod.dest], notReady: [] })
+  t.match((await cont).text, /^HTTP\/1\.1 100 Continue/, '100 Continue once a pod takes the request')
+  const rest = await exchange(sock, 'hello', (s) => s.endsWith('echo hello'))
+  t.equal(rawStatus(rest.text), 200)
+  sock.destroy()
+})

@@ -74,6 +74,10 @@ export function createDualListener(opts: DualListenerOptions): DualListener {
     shouldUpgradeCallback: isTunnelledUpgrade,
   } as http.ServerOptions, gate.onRequest as http.RequestListener)
   h1.on('upgrade', gate.onUpgrade)
+  // Expect: 100-continue is answered when the body is first needed (the exchange
+  // dispatching upstream), as Go's server does, not on arrival: a request that
+  // waits (breaker queue, activator buffer) leaves its body with the client.
+  h1.on('checkContinue', gate.onRequest)
   h1.on('clientError', onClientError)
 
   const sessions = new Set<http2.ServerHttp2Session>()

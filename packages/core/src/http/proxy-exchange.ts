@@ -46,6 +46,8 @@ export abstract class ProxyExchange implements Dispatcher.DispatchHandler {
 
   /** The response head declared a Content-Length: a cut-short body cannot be patched up. */
   protected lengthDeclared = false
+  /** 100 Continue was sent (a retried dispatch must not send it twice). */
+  private continued = false
   protected controller: Dispatcher.DispatchController | null = null
   protected finished = false
   protected upstreamDone = false
@@ -88,6 +90,10 @@ export abstract class ProxyExchange implements Dispatcher.DispatchHandler {
     this.appStartedAt = performance.now()
     const req = this.req
     const body = hasBody || this.isH2 && !(req as http2.Http2ServerRequest).stream.endAfterHeaders ? req : null
+    if (body !== null && !this.isH2 && !this.continued && req.headers.expect !== undefined) {
+      this.continued = true
+      this.res.writeContinue()
+    }
     if (body !== null && this.isH2) {
       const stream = (req as http2.Http2ServerRequest).stream
       stream.once('finish', onH2ResponseSent)
