@@ -20,12 +20,15 @@ import { ACTIVATOR_MAIN } from './activator-lib/processes.ts';
 import { writeActivatorSection } from './activator-lib/readme-section.ts';
 import { renderActivatorReport, type ReportInput } from './activator-lib/report.ts';
 import { startStatServer } from './activator-lib/stat-server.ts';
+import { runUploadMemory } from './activator-lib/upload-memory.ts';
 import { runWarmPath } from './activator-lib/warm-path.ts';
 
 /** Fixed-rate part: hey's -q is per worker, so 200 workers × 5 req/s = 1,000 req/s. */
 const RATE = { workers: 200, perWorkerRate: 5, appDelayMs: 100 };
 /** Backpressure part (knative/serving#13583). */
 const BACKPRESSURE = { rate: 200, appDelayMs: 30_000, containerConcurrency: 2, timeoutSeconds: 300 };
+/** Waiting uploads, worst case of the defaults: 2,048 uploads (360 fit the byte budget) plus 14,000 GETs (the issue's figures). */
+const UPLOADS = { fittingUploads: 360, worstUploads: 2048, worstGets: 14_000 };
 
 const began = performance.now();
 function log(line: string): void {
@@ -64,9 +67,10 @@ async function main(): Promise<number> {
   let tools: BenchContext['tools'];
   try {
     const base = requireTools();
+    // hey drives only the fixed-rate part.
     const hey = which('hey');
-    if (hey === undefined) throw new Error('missing tools: hey (Debian package hey).\nInstall it with: apt-get update && apt-get install -y hey');
-    tools = { ...base, hey };
+    if (hey === undefined && options.parts.includes('rate')) throw new Error('missing tools: hey (Debian package hey).\nInstall it with: apt-get update && apt-get install -y hey');
+    tools = { ...base, hey: hey ?? 'hey' };
     clockTicksPerSecond();
   } catch (err) {
     fatal((err as Error).message);
@@ -133,12 +137,14 @@ async function main(): Promise<number> {
       input.fixedRate = await runFixedRate(ctx, { ...RATE, durationS: options.rateDurationS, warmupS: options.warmupS });
     } else if (part === 'cold') {
       input.cold = await runColdStarts(ctx, { starts: options.coldStarts, burst: options.burst, probeFrequency: options.coldProbeFrequency });
-    } else {
+    } else if (part === 'backpressure') {
       input.backpressure = await runBackpressure(ctx, {
         ...BACKPRESSURE,
         durationS: options.backpressureDurationS,
         maxQueuedPerRevision: options.maxQueuedPerRevision,
       });
+    } else {
+      input.uploads = await runUploadMemory(ctx, { ...UPLOADS, uploadsPerRevision: options.uploadsPerRevision });
     }
   }
   await stats.close();
@@ -152,7 +158,7 @@ async function main(): Promise<number> {
     writeActivatorSection(join(repo, 'bench', 'README.md'), report);
     log('report written into bench/README.md (section "Activator")');
   }
-  const failed = [input.warm, input.fixedRate, input.cold, input.backpressure].some((r) => r !== undefined && r.failures.length > 0);
+  const failed = [input.warm, input.fixedRate, input.cold, input.backpressure, input.uploads].some((r) => r !== undefined && r.failures.length > 0);
   if (failed || stats.decodeErrors > 0) keepWorkDir = true; // the logs explain it
   if (stats.decodeErrors > 0) log(`warning: ${stats.decodeErrors} stat frame(s) from the activator did not decode`);
   if (keepWorkDir) log(`kept ${workDir} (logs)`);

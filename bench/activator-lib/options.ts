@@ -1,7 +1,7 @@
 // Command-line options of bench/activator.ts.
 import { parseArgs } from 'node:util';
 
-export const PARTS = ['warm', 'rate', 'cold', 'backpressure'] as const;
+export const PARTS = ['warm', 'rate', 'cold', 'backpressure', 'uploads'] as const;
 export type Part = (typeof PARTS)[number];
 
 export interface ActivatorOptions {
@@ -16,6 +16,7 @@ export interface ActivatorOptions {
   coldProbeFrequency: string | undefined;
   backpressureDurationS: number;
   maxQueuedPerRevision: number | undefined;
+  uploadsPerRevision: number;
   writeReadme: boolean;
   keepTmp: boolean;
   maxQuietWaitS: number;
@@ -24,7 +25,8 @@ export interface ActivatorOptions {
 export const USAGE = `usage: npm run bench:activator -- [options]
    (or: ./node_modules/.bin/node --conditions=sluice-source bench/activator.ts [options], after npm run build)
 
-  --parts <list>              which parts, in this order: warm,rate,cold,backpressure (default: all)
+  --parts <list>              which parts, in this order: warm,rate,cold,backpressure,uploads
+                              (default: all)
   --quick                     smoke run: 2 s per warm-path point, 5 s at the fixed rate,
                               5 cold starts, 15 s of backpressure
   --duration <s>              warm path: measured seconds per point (default 8)
@@ -39,6 +41,8 @@ export const USAGE = `usage: npm run bench:activator -- [options]
   --full                      backpressure for the issue's 5 minutes (300 s)
   --max-queued <n>            backpressure: SLUICE_MAX_QUEUED_PER_REVISION (default: the
                               activator's own default, 10000 per revision, 20000 in all)
+  --uploads <n>               uploads: waiting 1 MiB uploads per cold revision in the first
+                              run (default 1100, two revisions)
   --write-readme              also put the report into bench/README.md (section "Activator")
   --quiet-wait <s>            before each load run, wait up to this long for other processes
                               to stop using the bench CPUs (default 15; 0: don't wait)
@@ -76,6 +80,7 @@ export function parseActivatorOptions(argv: string[]): ActivatorOptions | undefi
       'backpressure-duration': { type: 'string' },
       full: { type: 'boolean', default: false },
       'max-queued': { type: 'string' },
+      uploads: { type: 'string', default: '1100' },
       'write-readme': { type: 'boolean', default: false },
       'keep-tmp': { type: 'boolean', default: false },
       'quiet-wait': { type: 'string', default: '15' },
@@ -113,6 +118,7 @@ export function parseActivatorOptions(argv: string[]): ActivatorOptions | undefi
           ? 15
           : 60,
     maxQueuedPerRevision: values['max-queued'] !== undefined ? positiveInt(values['max-queued'], '--max-queued') : undefined,
+    uploadsPerRevision: positiveInt(values.uploads, '--uploads'),
     writeReadme: values['write-readme'],
     keepTmp: values['keep-tmp'],
     maxQuietWaitS: nonNegative(values['quiet-wait'], '--quiet-wait'),

@@ -6,6 +6,7 @@ import type { BackpressureResult, Sample } from './backpressure.ts';
 import type { ColdResult, ColdRun } from './cold-start.ts';
 import type { RateResult, RateRow, RateTool } from './fixed-rate.ts';
 import { percentile } from './percentile.ts';
+import type { PhaseFigures, UploadMemoryResult } from './upload-memory.ts';
 import type { WarmPoint, WarmResult } from './warm-path.ts';
 
 /** The issue's targets for the activator. */
@@ -22,6 +23,10 @@ export const TARGETS = {
   /** SLUICE_MAX_QUEUED default (activator-wide), for the projection. */
   defaultMaxQueuedTotal: 20_000,
   defaultMaxQueuedPerRevision: 10_000,
+  /** Waiting uploads, two cold revisions: peak RSS (Knative: 241 MiB). */
+  coldUploadsPeakMiB: 300,
+  /** Knative's activator Deployment memory limit: the defaults' worst case must stay under it. */
+  deployedLimitMiB: 600,
 } as const;
 
 export interface ReportInput {
@@ -38,6 +43,7 @@ export interface ReportInput {
   fixedRate?: RateResult;
   cold?: ColdResult;
   backpressure?: BackpressureResult;
+  uploads?: UploadMemoryResult;
 }
 
 const DASH = '—';
@@ -194,7 +200,7 @@ function coldSection(input: ReportInput, cold: ColdResult): string[] {
 function backpressureSection(bp: BackpressureResult): string[] {
   const out: string[] = [];
   const queueLimit = bp.maxQueuedPerRevision === undefined
-    ? `the activator's default limits (${int(TARGETS.defaultMaxQueuedPerRevision)} waiting per revision, ${int(TARGETS.defaultMaxQueuedTotal)} in all, 64 MiB / 128 MiB of bodies)`
+    ? `the activator's default limits (${int(TARGETS.defaultMaxQueuedPerRevision)} waiting per revision, ${int(TARGETS.defaultMaxQueuedTotal)} in all, 32 MiB / 48 MiB charged to waiting uploads)`
     : `SLUICE_MAX_QUEUED_PER_REVISION=${bp.maxQueuedPerRevision} (other limits at their defaults)`;
   out.push(
     `#### 4. Backpressure (${bp.rate} req/s for ${bp.durationS} s into one pod with containerConcurrency ${bp.containerConcurrency}; each request takes ${bp.appDelayMs / 1000} s; revision timeoutSeconds ${bp.timeoutSeconds})`,
@@ -271,6 +277,60 @@ function perWaitingKiB(bp: BackpressureResult): number | undefined {
   return (fullest.rssKiB - bp.baselineRssKiB) / fullest.waiting;
 }
 
+function phaseRow(label: string, p: PhaseFigures | undefined): string[] {
+  if (p === undefined) return [label, DASH, DASH, DASH, DASH, DASH, DASH];
+  const c = p.counts;
+  const perKiB = p.admitted > 0 ? `${((p.rssSettledKiB - p.rssBeforeKiB) / p.admitted).toFixed(1)} KiB` : DASH;
+  return [label, int(p.sent), int(p.admitted), `${int(c.retryAfter503)} of ${int(c.statuses.get(503) ?? 0)}`, int(c.brokenWithoutResponse), `${mib(p.rssBeforeKiB)} → ${mib(p.rssSettledKiB)} (peak ${mib(p.hwmKiB)})`, perKiB];
+}
+
+/**
+ * B's peak plus the GETs that would still fit under the activator-wide count limit, at the
+ * RSS per waiting GET measured in B (the byte budget is already spent by B's uploads).
+ */
+function projectedWorstKiB(u: UploadMemoryResult): number | undefined {
+  const gets = u.worstGets;
+  if (gets === undefined || gets.admitted === 0) return undefined;
+  const perGetKiB = (gets.rssSettledKiB - gets.rssBeforeKiB) / gets.admitted;
+  const room = TARGETS.defaultMaxQueuedTotal - (u.fittingUploads?.admitted ?? 0) - (u.worstUploads?.admitted ?? 0) - gets.admitted;
+  return gets.hwmKiB + Math.max(0, room) * perGetKiB;
+}
+
+function uploadsSection(u: UploadMemoryResult): string[] {
+  const a = u.cold;
+  return [
+    `#### 5. Waiting uploads (${(u.uploadBytes / 1048576).toFixed(0)} MiB POSTs, one connection each, into cold revisions)`,
+    '',
+    'A: two cold revisions with the same number of uploads each; then every waiting client resets its connection. ' +
+      'B: the worst case of the default limits: uploads the byte budget admits, more uploads (shed), then waiting GETs. ' +
+      'RSS per waiting request is (settled RSS − RSS before the phase) ÷ requests admitted in it; where uploads are shed, ' +
+      'it includes the garbage of their bodies, read and dropped.',
+    '',
+    table(
+      ['phase', 'sent', 'waiting', '503 with Retry-After', 'broken without an answer', 'activator RSS', 'RSS per waiting request'],
+      [
+        phaseRow('A: uploads, two cold revisions', a),
+        phaseRow('B: uploads within the byte budget', u.fittingUploads),
+        phaseRow('B: more uploads', u.worstUploads),
+        phaseRow('B: then GETs', u.worstGets),
+      ],
+      ['left', 'right', 'right', 'right', 'right', 'right', 'right'],
+    ),
+    '',
+    table(
+      ['after the waiting clients of A reset their connections', 'value'],
+      [
+        ['connection-table rows, and the last scan of them, when the clients reset', a?.tableRows === undefined ? DASH : `${int(a.tableRows)} rows, ${msText(a.scanMs, 0)}`],
+        ['queues empty after', msText(a?.releasedMs, 0)],
+        ['concurrency 0 reported to the autoscaler for both revisions after', msText(a?.reportedZeroMs, 0)],
+        ['RSS then', mib(a?.rssAfterAbortKiB)],
+        ['activator crashed', u.crashed === undefined ? 'no' : `**yes**: ${u.crashed.split('\n')[0]}`],
+      ],
+      ['left', 'right'],
+    ),
+  ];
+}
+
 function goalsSection(input: ReportInput): string[] {
   const rows: string[][] = [];
   if (input.warm !== undefined) {
@@ -312,6 +372,23 @@ function goalsSection(input: ReportInput): string[] {
     const peakMiB = peakKiB === undefined ? undefined : peakKiB / 1024;
     rows.push(['backpressure', 'peak RSS (VmHWM)', `≤ ${TARGETS.rssCeilingMiB} MiB`, mib(peakKiB), verdict(peakMiB === undefined ? undefined : peakMiB <= TARGETS.rssCeilingMiB)]);
   }
+  const u = input.uploads;
+  if (u?.cold !== undefined) {
+    const peak = u.cold.hwmKiB / 1024;
+    rows.push(['waiting uploads', 'two cold revisions: peak RSS (VmHWM)', `≤ ${TARGETS.coldUploadsPeakMiB} MiB`, mib(u.cold.hwmKiB), verdict(peak <= TARGETS.coldUploadsPeakMiB)]);
+    const c = u.cold.counts;
+    const shed = (c.statuses.get(503) ?? 0) + c.brokenWithoutResponse;
+    rows.push(['waiting uploads', 'shed uploads answered 503 with Retry-After', 'all', `${int(c.retryAfter503)} of ${int(shed)}`, verdict(shed === 0 ? undefined : c.retryAfter503 === shed)]);
+  }
+  if (u?.worstGets !== undefined) {
+    const peak = u.worstGets.hwmKiB / 1024;
+    const uploadsSent = (u.fittingUploads?.sent ?? 0) + (u.worstUploads?.sent ?? 0);
+    rows.push(['waiting uploads', `B: ${int(uploadsSent)} uploads + ${int(u.worstGets.sent)} GETs sent: peak RSS`, `< ${TARGETS.deployedLimitMiB} MiB`, mib(u.worstGets.hwmKiB), verdict(peak < TARGETS.deployedLimitMiB)]);
+    const projected = projectedWorstKiB(u);
+    if (projected !== undefined) {
+      rows.push(['waiting uploads', `… projected to ${int(TARGETS.defaultMaxQueuedTotal)} waiting (more GETs)`, `< ${TARGETS.deployedLimitMiB} MiB`, mib(projected), verdict(projected / 1024 < TARGETS.deployedLimitMiB)]);
+    }
+  }
   if (rows.length === 0) return [];
   return ['#### Against the issue\'s targets', '', table(['part', 'goal', 'limit', 'measured', 'met'], rows, ['left', 'left', 'right', 'right', 'left'])];
 }
@@ -332,6 +409,7 @@ export function renderActivatorReport(input: ReportInput): string {
   if (input.fixedRate !== undefined) sections.push(rateSection(input, input.fixedRate));
   if (input.cold !== undefined) sections.push(coldSection(input, input.cold));
   if (input.backpressure !== undefined) sections.push(backpressureSection(input.backpressure));
+  if (input.uploads !== undefined) sections.push(uploadsSection(input.uploads));
   sections.push(goalsSection(input));
   for (const s of sections) if (s.length > 0) out.push('', ...s);
   const notes = [
@@ -339,6 +417,7 @@ export function renderActivatorReport(input: ReportInput): string {
     ...(input.fixedRate?.failures ?? []).map((f) => `- fixed rate failed: ${f.split('\n')[0]}`),
     ...(input.cold?.failures ?? []).map((f) => `- scale from zero failed: ${f.split('\n')[0]}`),
     ...(input.backpressure?.failures ?? []).map((f) => `- backpressure failed: ${f.split('\n')[0]}`),
+    ...(input.uploads?.failures ?? []).map((f) => `- waiting uploads failed: ${f.split('\n')[0]}`),
   ];
   const noisy = [...(input.warm?.points ?? []), ...(input.fixedRate?.rows ?? [])].some((p) => p.otherLoad > NOISY);
   if (noisy) notes.push(`- (!) other processes used more than ${NOISY * 100}% of the bench CPUs during that run: treat its numbers as noisy.`);

@@ -30,9 +30,10 @@ t.test('Knative\'s Deployment environment alone: Knative\'s ports and probe timi
     drainMs: 45_000,
     maxQueuedPerRevision: 10_000,
     maxQueuedTotal: 20_000,
-    maxBufferedBytesPerRevision: 64 << 20,
-    maxBufferedBytesTotal: 128 << 20,
-    maxBufferedBodyBytes: 64 << 10,
+    maxBufferedBytesPerRevision: 32 << 20,
+    maxBufferedBytesTotal: 48 << 20,
+    shedOnDeadlineEstimate: false,
+    maxReadAheadBytes: 8 << 20,
     loggingLevel: 'info',
     maxHeaderBytes: 1 << 20,
   })
@@ -61,14 +62,14 @@ t.test('SLUICE_* settings, and SLUICE_ ports win over Knative\'s', async (t) => 
     SLUICE_PROFILING: 'true', SLUICE_BIND_ADDRESS: '127.0.0.1', SLUICE_ENDPOINT_SOURCE: 'local', SLUICE_LOCAL_API_PORT: '18080',
     SLUICE_USE_ENDPOINTSLICES: '1', SLUICE_READINESS_REQUIRES_AUTOSCALER: 'T', SLUICE_DRAIN_PERIOD: '1m30s',
     SLUICE_MAX_QUEUED_PER_REVISION: '2', SLUICE_MAX_QUEUED: '0x10', SLUICE_MAX_BUFFERED_BYTES_PER_REVISION: '1024',
-    SLUICE_MAX_BUFFERED_BYTES: '2048', SLUICE_MAX_BUFFERED_BODY_BYTES: '512', SLUICE_LOG_LEVEL: 'debug',
+    SLUICE_MAX_BUFFERED_BYTES: '2048', SLUICE_SHED_ON_DEADLINE_ESTIMATE: 'true', SLUICE_MAX_READ_AHEAD_BYTES: '0', SLUICE_LOG_LEVEL: 'debug',
     SLUICE_LOGGING_CONFIG: '{"level":"warn"}', SLUICE_MAX_HEADER_BYTES: '8192',
   })
   t.match(cfg, {
     httpPort: 0, h2cPort: 18013, metricsPort: 19090, profilingPort: 0, profiling: true, bindHost: '127.0.0.1',
     endpointSource: 'local', localApiPort: 18080, useEndpointSlices: true, readinessRequiresAutoscaler: true,
     drainMs: 90_000, maxQueuedPerRevision: 2, maxQueuedTotal: 16, maxBufferedBytesPerRevision: 1024,
-    maxBufferedBytesTotal: 2048, maxBufferedBodyBytes: 512, loggingLevel: 'debug', loggingConfig: '{"level":"warn"}',
+    maxBufferedBytesTotal: 2048, shedOnDeadlineEstimate: true, maxReadAheadBytes: 0, loggingLevel: 'debug', loggingConfig: '{"level":"warn"}',
     maxHeaderBytes: 8192,
   })
   t.equal(loadConfig({ ...REQUIRED, SLUICE_DRAIN_PERIOD: '0s' }).drainMs, 0)
@@ -90,6 +91,8 @@ t.test('errors name the variable', async (t) => {
     [{ ...REQUIRED, SLUICE_HTTP_PORT: '70000' }, 'SLUICE_HTTP_PORT', /out of range/],
     [{ ...REQUIRED, METRICS_PROMETHEUS_PORT: 'x' }, 'METRICS_PROMETHEUS_PORT', /integer/],
     [{ ...REQUIRED, SLUICE_READINESS_REQUIRES_AUTOSCALER: 'yes' }, 'SLUICE_READINESS_REQUIRES_AUTOSCALER', /boolean/],
+    [{ ...REQUIRED, SLUICE_MAX_READ_AHEAD_BYTES: '-1' }, 'SLUICE_MAX_READ_AHEAD_BYTES', /must not be negative/],
+    [{ ...REQUIRED, SLUICE_SHED_ON_DEADLINE_ESTIMATE: 'sometimes' }, 'SLUICE_SHED_ON_DEADLINE_ESTIMATE', /cannot parse "sometimes" as a boolean/],
   ]
   for (const [env, variable, message] of cases) {
     try {

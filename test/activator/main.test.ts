@@ -59,8 +59,8 @@ t.test('bad SLUICE_LB_POLICY: exit 1, stderr names it and the choices', async (t
   t.match(run.stderr(), /SLUICE_LB_POLICY: must be "knative" or one of .*first-available.*got "fastest"/)
 })
 
-t.test('bad SLUICE_AUTOSCALER_URL and SLUICE_ENDPOINT_SOURCE: exit 1 naming them', async (t) => {
-  for (const [name, value] of [['SLUICE_AUTOSCALER_URL', 'http://autoscaler:8080'], ['SLUICE_ENDPOINT_SOURCE', 'etcd']] as const) {
+t.test('bad SLUICE_AUTOSCALER_URL, SLUICE_ENDPOINT_SOURCE, SLUICE_SHED_ON_DEADLINE_ESTIMATE: exit 1 naming them', async (t) => {
+  for (const [name, value] of [['SLUICE_AUTOSCALER_URL', 'http://autoscaler:8080'], ['SLUICE_ENDPOINT_SOURCE', 'etcd'], ['SLUICE_SHED_ON_DEADLINE_ESTIMATE', 'yes']] as const) {
     const run = runActivatorMain(activatorEnv({ [name]: value }))
     t.teardown(() => ensureStopped(run))
     t.equal((await run.exited).code, 1, name)

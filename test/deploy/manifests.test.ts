@@ -191,7 +191,7 @@ t.test('activator env: every variable is one the activator reads (or NODE_OPTION
   t.equal(cfg.drainMs, 45_000)
   t.equal(cfg.readinessRequiresAutoscaler, false)
   t.equal(cfg.maxQueuedTotal, 20_000)
-  t.equal(cfg.maxBufferedBytesTotal, 128 << 20)
+  t.equal(cfg.maxBufferedBytesTotal, 48 << 20)
   t.equal(cfg.useEndpointSlices, false)
   t.same(env.get('SLUICE_LOG_LEVEL')?.valueFrom, { configMapKeyRef: { name: 'config-logging', key: 'loglevel.activator', optional: true } },
     'the level follows config-logging, and a missing key does not block the pod')

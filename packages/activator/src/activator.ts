@@ -11,6 +11,7 @@ import type { ActivatorConfig } from './config.ts'
 import type { ActivatorContext } from './context.ts'
 import type { EndpointEvents, EndpointSource } from './endpoints/source.ts'
 import { createMainHandler } from './handler/main-handler.ts'
+import { WaitingUploads } from './handler/waiting-uploads.ts'
 import { createUpgradeHandler } from './handler/upgrade-tunnel.ts'
 import { ActivatorMetrics } from './metrics.ts'
 import { Throttler } from './net/throttler.ts'
@@ -55,6 +56,7 @@ export class Activator {
       totalLimits: { maxQueued: cfg.maxQueuedTotal, maxBufferedBytes: cfg.maxBufferedBytesTotal },
       probeFrequencyMs: cfg.probeFrequencyMs,
       probeTimeoutMs: cfg.probeTimeoutMs,
+      queue: { shedOnDeadlineEstimate: cfg.shedOnDeadlineEstimate },
       policyOverride: opts.policy,
       lookupRevision: (key) => {
         const i = key.indexOf('/')
@@ -81,6 +83,7 @@ export class Activator {
       reporter,
       metrics,
       upstreams: createUpstreams(cfg.maxHeaderBytes),
+      uploads: new WaitingUploads({ log, maxReadAheadBytes: cfg.maxReadAheadBytes, onAbandoned: () => metrics.abandonedUploads.inc() }),
       health: { terminating: false, autoscalerConnected: () => sender.connected, requireAutoscaler: cfg.readinessRequiresAutoscaler },
       log,
       active: 0,
@@ -150,6 +153,8 @@ export class Activator {
       m.queueDepth.set(labels, rt.queue.length)
       m.bufferedBytes.set(labels, rt.queue.bufferedBytes)
     }
+    m.readAheadBytes.set(this.ctx.uploads.readAheadBytes)
+    m.connectionScanSeconds.set(this.ctx.uploads.lastScanMs / 1000)
   }
 
   /** SIGTERM: fail probes at once, keep serving for the drain period, finish in-flight work, close. */
@@ -177,6 +182,7 @@ export class Activator {
     ctx.reporter.stop()
     this.sender.stop()
     ctx.throttler.close()
+    ctx.uploads.close()
     await ctx.source.stop()
     await ctx.upstreams.close()
     ctx.log.info('shutdown complete')

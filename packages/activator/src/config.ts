@@ -29,14 +29,15 @@ export interface ActivatorConfig {
   /** Knative: not Ready until the autoscaler websocket is up. Sluice default: stay Ready. */
   readinessRequiresAutoscaler: boolean
   drainMs: number
-  /** Bounded buffering (per revision and activator-wide). */
+  /** Bounded buffering (per revision and activator-wide; net/revision-queue.ts has the arithmetic). */
   maxQueuedPerRevision: number
   maxQueuedTotal: number
   maxBufferedBytesPerRevision: number
   maxBufferedBytesTotal: number
-  /** What a waiting request is charged against the byte budget at most: Node stops
-   *  reading a request body once its stream buffer is full, so more is never held. */
-  maxBufferedBodyBytes: number
+  /** Shed a request at once when the queue's wait estimate exceeds its deadline (opt-in). */
+  shedOnDeadlineEstimate: boolean
+  /** Pool of extra read-ahead for waiting uploads, activator-wide (handler/waiting-uploads.ts). */
+  maxReadAheadBytes: number
   loggingConfig: string
   loggingLevel: string
   maxHeaderBytes: number
@@ -54,6 +55,11 @@ export function loadConfig(env: Env): ActivatorConfig {
   const positive = (name: string, fallback: number): number => {
     const n = optionalInt(env, name, fallback)
     if (n < 1) throw new EnvError(name, `must be at least 1, got ${n}`)
+    return n
+  }
+  const nonNegative = (name: string, fallback: number): number => {
+    const n = optionalInt(env, name, fallback)
+    if (n < 0) throw new EnvError(name, `must not be negative, got ${n}`)
     return n
   }
   const connection = loadConnectionLimits(env)
@@ -79,9 +85,10 @@ export function loadConfig(env: Env): ActivatorConfig {
     drainMs: optionalDurationMs(env, 'SLUICE_DRAIN_PERIOD', 45_000),
     maxQueuedPerRevision: positive('SLUICE_MAX_QUEUED_PER_REVISION', 10_000),
     maxQueuedTotal: positive('SLUICE_MAX_QUEUED', 20_000),
-    maxBufferedBytesPerRevision: positive('SLUICE_MAX_BUFFERED_BYTES_PER_REVISION', 64 << 20),
-    maxBufferedBytesTotal: positive('SLUICE_MAX_BUFFERED_BYTES', 128 << 20),
-    maxBufferedBodyBytes: positive('SLUICE_MAX_BUFFERED_BODY_BYTES', 64 << 10),
+    maxBufferedBytesPerRevision: positive('SLUICE_MAX_BUFFERED_BYTES_PER_REVISION', 32 << 20),
+    maxBufferedBytesTotal: positive('SLUICE_MAX_BUFFERED_BYTES', 48 << 20),
+    shedOnDeadlineEstimate: optionalBool(env, 'SLUICE_SHED_ON_DEADLINE_ESTIMATE', false),
+    maxReadAheadBytes: nonNegative('SLUICE_MAX_READ_AHEAD_BYTES', 8 << 20),
     loggingConfig: optionalString(env, 'SLUICE_LOGGING_CONFIG'),
     loggingLevel: optionalString(env, 'SLUICE_LOG_LEVEL', 'info'),
     maxHeaderBytes: connection.maxHeaderBytes,

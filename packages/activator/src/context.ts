@@ -8,6 +8,7 @@ import type { ActivatorMetrics } from './metrics.ts'
 import type { Throttler } from './net/throttler.ts'
 import type { ConcurrencyReporter } from './stats/concurrency-reporter.ts'
 import type { HealthState } from './handler/health-handler.ts'
+import type { WaitingUploads } from './handler/waiting-uploads.ts'
 
 export interface Upstreams {
   readonly h1: Dispatcher
@@ -24,6 +25,8 @@ export interface ActivatorContext {
   readonly reporter: ConcurrencyReporter
   readonly metrics: ActivatorMetrics
   readonly upstreams: Upstreams
+  /** Read-ahead and liveness of waiting HTTP/1.1 uploads. */
+  readonly uploads: WaitingUploads
   readonly health: HealthState
   readonly log: Logger
   /** Requests and tunnels not yet finished; shutdown waits for them. */

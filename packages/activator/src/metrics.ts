@@ -1,6 +1,7 @@
 // Prometheus metrics on :9090 (spec §2.12, Knative 1.12 names) plus Sluice's
 // own: queue depth and buffered bytes per revision, requests shed, time spent
-// waiting for capacity (cold starts), the autoscaler connection state.
+// waiting for capacity (cold starts), waiting uploads whose client left, the
+// autoscaler connection state.
 
 import client from 'prom-client'
 import type { RevisionInfo } from './revision.ts'
@@ -29,6 +30,9 @@ export class ActivatorMetrics {
   readonly shed: client.Counter
   readonly autoscalerConnected: client.Gauge
   readonly statsDropped: client.Counter
+  readonly abandonedUploads: client.Counter
+  readonly readAheadBytes: client.Gauge
+  readonly connectionScanSeconds: client.Gauge
   private readonly revisions = new Map<string, RevisionChildren>()
 
   constructor(podName: string) {
@@ -41,10 +45,13 @@ export class ActivatorMetrics {
     this.concurrency = new client.Gauge({ name: 'activator_request_concurrency', help: 'Concurrent requests that are routed to Activator', labelNames: rev, registers })
     this.capacityWait = new client.Histogram({ name: 'sluice_activator_capacity_wait_seconds', help: 'Time a request waited in the activator for capacity (cold starts show here)', labelNames: rev, buckets: WAIT_BUCKETS_S, registers })
     this.queueDepth = new client.Gauge({ name: 'sluice_activator_queue_depth', help: 'Requests waiting for capacity', labelNames: ['namespace_name', 'revision_name'], registers })
-    this.bufferedBytes = new client.Gauge({ name: 'sluice_activator_buffered_bytes', help: 'Request body bytes held by waiting requests', labelNames: ['namespace_name', 'revision_name'], registers })
+    this.bufferedBytes = new client.Gauge({ name: 'sluice_activator_buffered_bytes', help: 'Bytes charged to waiting uploads: body read ahead plus overhead (revision-queue.ts)', labelNames: ['namespace_name', 'revision_name'], registers })
     this.shed = new client.Counter({ name: 'sluice_activator_requests_shed_total', help: 'Requests answered 503 with Retry-After instead of being queued', labelNames: ['namespace_name', 'revision_name', 'reason'], registers })
     this.autoscalerConnected = new client.Gauge({ name: 'sluice_activator_autoscaler_connected', help: '1 while the stat websocket to the autoscaler is up', registers })
     this.statsDropped = new client.Counter({ name: 'sluice_activator_stats_dropped_total', help: 'Stat batches dropped because the autoscaler was unreachable', registers })
+    this.readAheadBytes = new client.Gauge({ name: 'sluice_activator_read_ahead_bytes', help: 'Extra body bytes waiting uploads may read ahead (the shared pool in use)', registers })
+    this.connectionScanSeconds = new client.Gauge({ name: 'sluice_activator_connection_scan_seconds', help: 'Duration of the last read of the kernel connection table for waiting uploads (scans repeat every 10x this, at least 250 ms)', registers })
+    this.abandonedUploads = new client.Counter({ name: 'sluice_activator_abandoned_uploads_total', help: 'Waiting uploads ended because the client had closed or reset the connection', registers })
   }
 
   private children(rev: RevisionInfo): RevisionChildren {

@@ -4,21 +4,24 @@
 // and the revision timeouts bound it: total and response-start cut the
 // session (Knative's timeout writer never sees the hijacked 101, so its
 // response-start timer keeps running, spec §1.9); idle is measured on traffic.
-// Until the app's first byte the client gets Go-like 502/504 answers.
+// Until the app's answer the client gets Go-like 502/504 answers.
+//
+// The bytes are the relay's (core/http/upgrade-relay.ts): only a 101 for the
+// requested protocol opens a raw tunnel; any other answer is one ordinary
+// response, after which the connection is served as HTTP again.
 
 import type http from 'node:http'
-import net from 'node:net'
+import type net from 'node:net'
 import { Acquire, type BreakerWaiter } from '@sluice/core/breaker'
 import { Body } from '@sluice/core/constants'
 import type { QueueContext } from './context.ts'
 import { clientIp } from '@sluice/core/http/client-ip'
+import { UpstreamHeadError } from '@sluice/core/http/upgrade-response'
+import { clientKeepsAlive, UpgradeRelay, type UpgradeOwner } from '@sluice/core/http/upgrade-relay'
 import { originFormTarget, scanRequestHeaders, type ScannedRequest } from './request-headers.ts'
 import { upstreamErrorText } from '@sluice/core/http/upstream-errors'
 
-const kTunnel = Symbol('sluice.tunnel')
-interface Tagged { [kTunnel]?: Tunnel }
-
-export class Tunnel implements ScannedRequest, BreakerWaiter {
+export class Tunnel implements ScannedRequest, BreakerWaiter, UpgradeOwner {
   userAgent = ''
   networkProbe = ''
   kubeletProbe = false
@@ -33,33 +36,36 @@ export class Tunnel implements ScannedRequest, BreakerWaiter {
   private readonly ctx: QueueContext
   private readonly req: http.IncomingMessage
   private readonly client: net.Socket
-  private readonly head: Buffer
-  private upstream: net.Socket | null = null
+  private readonly tunnels: Set<Tunnel>
+  private readonly relay: UpgradeRelay
   private holdsSlot = false
   private done = false
-  /** The app sent its first byte (the upgrade response); only then are the sides spliced. */
-  private responded = false
-  private lastTrafficAt: number
   private totalTimer: NodeJS.Timeout
   private idleTimer: NodeJS.Timeout | null = null
 
-  constructor(ctx: QueueContext, req: http.IncomingMessage, client: net.Socket, head: Buffer) {
+  constructor(ctx: QueueContext, req: http.IncomingMessage, client: net.Socket, head: Buffer, tunnels: Set<Tunnel>) {
     this.ctx = ctx
     this.req = req
     this.client = client
-    this.head = head
-    this.lastTrafficAt = performance.now()
-    ;(client as Tagged)[kTunnel] = this
+    this.tunnels = tunnels
+    tunnels.add(this)
     ctx.active++
     ctx.drainer.touch()
     scanRequestHeaders(req.rawHeaders, clientIp(client.remoteAddress), this)
-    ctx.stats.requestIn(this.lastTrafficAt, this.proxied)
+    // Node's parser rejects a bad or repeated Content-Length; chunked bodies are not forwarded (no Transfer-Encoding goes upstream).
+    const bodyLength = req.headers['transfer-encoding'] === undefined ? Number(req.headers['content-length'] ?? 0) : 0
+    this.relay = new UpgradeRelay(this, client, head, {
+      method: req.method!,
+      protocol: req.headers.upgrade ?? '',
+      bodyLength,
+      keepAlive: clientKeepsAlive(req.httpVersion, req.headers.connection),
+      maxHeaderBytes: ctx.cfg.maxHeaderBytes,
+    })
+    ctx.stats.requestIn(this.relay.lastTrafficAt, this.proxied)
     const { revisionTimeoutMs, responseStartTimeoutMs } = ctx.cfg
     const limit = responseStartTimeoutMs > 0 && responseStartTimeoutMs < revisionTimeoutMs ? responseStartTimeoutMs : revisionTimeoutMs
     this.totalTimer = setTimeout(onTunnelTimeout, limit, this)
     if (ctx.cfg.idleTimeoutMs > 0) this.idleTimer = setTimeout(onTunnelIdle, ctx.cfg.idleTimeoutMs, this)
-    client.on('close', onClientClose)
-    client.on('error', onSocketError)
   }
 
   start(): void {
@@ -76,23 +82,11 @@ export class Tunnel implements ScannedRequest, BreakerWaiter {
 
   onAcquire(): void {
     this.holdsSlot = true
-    if (this.done) return this.close()
+    if (this.done) return this.finish()
     this.connect()
   }
 
   private connect(): void {
-    const { cfg } = this.ctx
-    const up = net.connect({ host: cfg.userHost, port: cfg.userPort, noDelay: true })
-    ;(up as Tagged)[kTunnel] = this
-    this.upstream = up
-    up.on('connect', onUpstreamConnect)
-    up.on('error', onUpstreamError)
-    up.on('close', onUpstreamClose)
-  }
-
-  /** @internal */
-  upstreamConnected(): void {
-    const up = this.upstream!
     const req = this.req
     let target = req.url!
     if (target.charCodeAt(0) !== 47 /* '/' */) target = originFormTarget(this, target, (req.headers['k-original-host'] ?? '') !== '')
@@ -100,54 +94,32 @@ export class Tunnel implements ScannedRequest, BreakerWaiter {
     const h = this.upstreamHeaders
     for (let i = 0; i < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`
     head += `connection: upgrade\r\nupgrade: ${req.headers.upgrade}\r\n\r\n`
-    up.write(head)
-    if (this.head.length > 0) up.write(this.head)
-    up.once('data', onFirstUpstreamData)
-    up.on('data', onTraffic)
-    this.client.on('data', onTraffic)
-    this.client.pipe(up)
+    this.relay.connect({ host: this.ctx.cfg.userHost, port: this.ctx.cfg.userPort }, head)
   }
 
-  /** @internal The upgrade response started: from here on bytes flow as they come. */
-  upstreamResponded(chunk: Buffer): void {
-    if (this.done) return
-    this.responded = true
-    this.client.write(chunk)
-    this.upstream!.pipe(this.client)
-  }
-
-  /** @internal */
-  upstreamClosed(): void {
-    // Closed before answering: Go's transport reports EOF.
-    if (!this.responded && !this.done) return this.replyAndClose(502, 'EOF\n')
-    this.close()
-  }
-
-  /** @internal */
   upstreamFailed(err: Error): void {
-    if (this.responded) return this.close()
     this.ctx.log.error({ err: err.message }, 'error reverse proxying upgrade request')
-    this.replyAndClose(502, upstreamErrorText(err, `http://${this.ctx.cfg.userHost}:${this.ctx.cfg.userPort}`) + '\n')
+    const text = err instanceof UpstreamHeadError ? err.message : upstreamErrorText(err, `http://${this.ctx.cfg.userHost}:${this.ctx.cfg.userPort}`)
+    this.replyAndClose(502, text + '\n')
   }
 
-  /** @internal */
-  traffic(): void {
-    this.lastTrafficAt = performance.now()
+  relayEnded(): void {
+    this.finish()
   }
 
   /** @internal */
   timeout(idle: boolean): void {
     if (this.done) return
     if (idle) {
-      const since = performance.now() - this.lastTrafficAt
+      const since = performance.now() - this.relay.lastTrafficAt
       const limit = this.ctx.cfg.idleTimeoutMs
       if (since < limit) {
         this.idleTimer = setTimeout(onTunnelIdle, limit - since, this)
         return
       }
     }
-    if (!this.responded) return this.replyAndClose(504, Body.requestTimeout)
-    this.close()
+    if (this.relay.waiting) return this.replyAndClose(504, Body.requestTimeout)
+    this.relay.close()
   }
 
   private replyAndClose(status: number, body: string): void {
@@ -157,11 +129,11 @@ export class Tunnel implements ScannedRequest, BreakerWaiter {
     if (this.client.writable) {
       this.client.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain; charset=utf-8\r\n${nosniff}connection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
     }
-    this.close()
+    this.relay.close()
   }
 
-  /** Ends both sides and accounts the tunnel as finished; idempotent. */
-  close(): void {
+  /** Accounts the tunnel as finished; idempotent. */
+  private finish(): void {
     if (this.breakerQueued === true) this.ctx.breaker!.cancel(this)
     if (this.holdsSlot) {
       this.holdsSlot = false
@@ -169,11 +141,9 @@ export class Tunnel implements ScannedRequest, BreakerWaiter {
     }
     if (this.done) return
     this.done = true
+    this.tunnels.delete(this)
     clearTimeout(this.totalTimer)
     if (this.idleTimer !== null) clearTimeout(this.idleTimer)
-    if (this.upstream !== null) this.upstream.destroy()
-    if (!this.client.writableEnded) this.client.end()
-    this.client.destroySoon()
     const ctx = this.ctx
     ctx.stats.requestOut(performance.now(), this.proxied)
     if (--ctx.active === 0 && ctx.onIdle !== null) ctx.onIdle()
@@ -181,29 +151,15 @@ export class Tunnel implements ScannedRequest, BreakerWaiter {
 
   /** Shutdown: cut the tunnel now. */
   destroy(): void {
-    this.close()
-    this.client.destroy()
+    this.relay.destroy()
   }
 }
 
-function tunnelOf(s: net.Socket): Tunnel {
-  return (s as Tagged)[kTunnel]!
-}
-function onClientClose(this: net.Socket): void { tunnelOf(this).close() }
-function onUpstreamClose(this: net.Socket): void { tunnelOf(this).upstreamClosed() }
-function onFirstUpstreamData(this: net.Socket, chunk: Buffer): void { tunnelOf(this).upstreamResponded(chunk) }
-function onUpstreamConnect(this: net.Socket): void { tunnelOf(this).upstreamConnected() }
-function onUpstreamError(this: net.Socket, err: Error): void { tunnelOf(this).upstreamFailed(err) }
-function onSocketError(this: net.Socket): void { tunnelOf(this).close() }
-function onTraffic(this: net.Socket): void { tunnelOf(this).traffic() }
 function onTunnelTimeout(t: Tunnel): void { t.timeout(false) }
 function onTunnelIdle(t: Tunnel): void { t.timeout(true) }
 
 export function createUpgradeHandler(ctx: QueueContext, tunnels: Set<Tunnel>) {
   return function onUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
-    const t = new Tunnel(ctx, req, socket, head)
-    tunnels.add(t)
-    socket.once('close', () => tunnels.delete(t))
-    t.start()
+    new Tunnel(ctx, req, socket, head, tunnels).start()
   }
 }

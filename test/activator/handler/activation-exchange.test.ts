@@ -1,10 +1,10 @@
 // One request below revision identification (spec §2.6, §2.9, §2.10, §2.15):
 // bounded by the revision's timeouts while it waits (504 "activator request
 // timeout"), shed with 503 + Retry-After when the bounded queue is full or its
-// deadline cannot be met, freeing its queue slot when the client gives up;
-// proxied with Server-Timing showing the wait; a pod whose connection fails is
-// dropped at once and bodyless requests are retried on another pod, while a
-// request with a body gets Knative's 502 with Go's error text.
+// deadline cannot be met (opt-in), freeing its queue slot when the client gives
+// up; proxied with Server-Timing showing the wait; a pod whose connection fails
+// is dropped at once and requests it never received are retried on another pod
+// (test/activator/hardening/retry-safety.test.ts has the cases that are not).
 import t from 'tap'
 import http from 'node:http'
 import { close, request, sleep, startApp, type RawResponse } from '../../helpers/servers.ts'
@@ -95,12 +95,12 @@ t.test('SLUICE_MAX_QUEUED_PER_REVISION=2: the 3rd waiting request is shed; clien
   t.equal(metricValue(text, 'sluice_activator_queue_depth', { revision_name: 'cold-00001' }), 0)
 })
 
-t.test('a request that cannot expect a slot before its deadline is shed at once: 503 "context deadline exceeded"', async (t) => {
+t.test('SLUICE_SHED_ON_DEADLINE_ESTIMATE=true: a request that cannot expect a slot before its deadline is shed at once: 503 "context deadline exceeded"', async (t) => {
   // The estimate can only come out longer than the app's 550 ms (never shorter), so the
   // outcome below holds however slow the machine: 1 x S fits in 1 s, 2 x S does not.
   const app = await startApp((req, res) => setTimeout(() => res.end(`app ${req.url}`), 550))
   const pod = await startPod(app.port, { containerConcurrency: 1 })
-  const act = await startActivator({ revisions: [revisionInfo('slow-00001', { containerConcurrency: 1, timeoutSeconds: 1 })] })
+  const act = await startActivator({ env: { SLUICE_SHED_ON_DEADLINE_ESTIMATE: 'true' }, revisions: [revisionInfo('slow-00001', { containerConcurrency: 1, timeoutSeconds: 1 })] })
   act.source.setEndpoints('default', 'slow-00001', { ready: [pod.dest], notReady: [] })
   t.teardown(async () => {
     await act.stop()
@@ -144,7 +144,7 @@ t.test('proxied responses carry Server-Timing activator-wait, after the app\'s o
   t.match(r.headers['server-timing'], /^app;dur=5, activator-wait;dur=\d+\.\d$/)
 })
 
-t.test('stale pods: a killed queue-proxy is dropped at once; GETs are retried on another pod, a POST gets 502', async (t) => {
+t.test('stale pods: a killed queue-proxy is dropped at once; GETs are retried on another pod, and so is a POST it never received', async (t) => {
   const appA = await startApp((_req, res) => res.end('A'))
   const appB = await startApp((_req, res) => res.end('B'))
   const podA = await startPod(appA.port)
@@ -154,10 +154,19 @@ t.test('stale pods: a killed queue-proxy is dropped at once; GETs are retried on
   const act = await startActivator({ revisions: [revisionInfo('two-00001'), revisionInfo('solo-00001')] })
   act.source.setEndpoints('default', 'two-00001', { ready: [podA.dest, podB.dest], notReady: [] })
   act.source.setEndpoints('default', 'solo-00001', { ready: [podC.dest], notReady: [] })
+  const bodies2: string[] = []
+  const appC2 = await startApp((req, res) => {
+    let body = ''
+    req.setEncoding('utf8').on('data', (d: string) => { body += d })
+    req.on('end', () => {
+      bodies2.push(body)
+      res.end('C2')
+    })
+  })
   t.teardown(async () => {
     await act.stop()
     await podB.stop()
-    for (const a of [appA, appB, appC]) await close(a.server)
+    for (const a of [appA, appB, appC, appC2]) await close(a.server)
   })
   const rt = act.activator.ctx.throttler.get('default/two-00001')!
   t.ok(await waitFor(() => rt.healthyDests.length === 2), 'both pods probed healthy')
@@ -179,9 +188,16 @@ t.test('stale pods: a killed queue-proxy is dropped at once; GETs are retried on
   t.equal((await request(`${act.url}/`, { headers: route('solo-00001') })).body, 'C', 'solo revision warm')
   await podC.kill()
   await sleep(50)
-  const post = await request(`${act.url}/upload`, { method: 'POST', headers: { ...route('solo-00001'), 'content-type': 'text/plain' }, body: 'payload' })
-  t.equal(post.status, 502)
-  t.equal(post.body, `dial tcp ${podC.dest}: connect: connection refused\n`, 'Go\'s dial error text')
-  t.equal(post.headers['content-type'], 'text/plain; charset=utf-8')
-  t.same(act.activator.ctx.throttler.get('default/solo-00001')!.healthyDests, [], 'and that pod is dropped too')
+  // Refused: the pod got nothing, so the POST waits for another pod, body unread.
+  const post = request(`${act.url}/upload`, { method: 'POST', headers: { ...route('solo-00001'), 'content-type': 'text/plain' }, body: 'payload' })
+  const solo = act.activator.ctx.throttler.get('default/solo-00001')!
+  t.ok(await waitFor(() => solo.queue.length === 1), 'the POST waits again')
+  t.same(solo.healthyDests, [], 'and that pod is dropped too')
+  const podC2 = await startPod(appC2.port, { revision: 'solo-00001' })
+  t.teardown(() => podC2.stop())
+  act.source.setEndpoints('default', 'solo-00001', { ready: [podC2.dest], notReady: [] })
+  const r = await post
+  t.equal(r.status, 200)
+  t.equal(r.body, 'C2')
+  t.same(bodies2, ['payload'], 'the new pod got the whole body, once')
 })

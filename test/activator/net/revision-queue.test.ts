@@ -1,6 +1,6 @@
 import t from 'tap'
 import {
-  Admit, DEFAULT_REVISION_LIMITS, DEFAULT_TOTAL_LIMITS, QueueBudget, RevisionQueue, type QueueNode,
+  Admit, DEFAULT_REVISION_LIMITS, DEFAULT_TOTAL_LIMITS, QueueBudget, RevisionQueue, waitingBodyCharge, type QueueNode,
 } from '@sluice/activator/net/revision-queue'
 
 class W implements QueueNode {
@@ -20,12 +20,21 @@ function drain(q: RevisionQueue<W>): number[] {
   return out
 }
 
-t.test('defaults: 10 000 requests / 64 MiB per revision, 20 000 / 128 MiB activator-wide', (t) => {
-  t.same(DEFAULT_REVISION_LIMITS, { maxQueued: 10_000, maxBufferedBytes: 64 * 1024 * 1024 })
-  t.same(DEFAULT_TOTAL_LIMITS, { maxQueued: 20_000, maxBufferedBytes: 128 * 1024 * 1024 })
+t.test('defaults: 10 000 requests / 32 MiB per revision, 20 000 / 48 MiB activator-wide', (t) => {
+  t.same(DEFAULT_REVISION_LIMITS, { maxQueued: 10_000, maxBufferedBytes: 32 * 1024 * 1024 })
+  t.same(DEFAULT_TOTAL_LIMITS, { maxQueued: 20_000, maxBufferedBytes: 48 * 1024 * 1024 })
   const q = new RevisionQueue<W>()
   t.equal(q.maxQueued, 10_000)
   t.equal(q.budget.maxQueued, 20_000)
+  t.end()
+})
+
+t.test('charges: nothing without a body; a body its read-ahead (at most 64 KiB) plus 64 KiB', (t) => {
+  t.equal(waitingBodyCharge(0), 0)
+  t.equal(waitingBodyCharge(1000), 1000 + 64 * 1024)
+  t.equal(waitingBodyCharge(1024 * 1024), 128 * 1024)
+  t.equal(waitingBodyCharge(-1), 128 * 1024, 'unknown length (chunked): a full read')
+  t.equal(Math.floor(DEFAULT_TOTAL_LIMITS.maxBufferedBytes / waitingBodyCharge(1024 * 1024)), 384, '384 waiting 1 MiB uploads activator-wide')
   t.end()
 })
 
@@ -155,8 +164,8 @@ t.test('estimator: exponentially weighted mean, first sample taken as is', (t) =
   t.end()
 })
 
-t.test('deadline: shed when the expected wait exceeds the remaining deadline', (t) => {
-  const q = new RevisionQueue<W>({ minSamples: 1 })
+t.test('deadline (opt-in): shed when the expected wait exceeds the remaining deadline', (t) => {
+  const q = new RevisionQueue<W>({ minSamples: 1, shedOnDeadlineEstimate: true })
   q.capacity = 2
   q.recordService(1000) // 2 slots, 1 s each: the k-th waits k * 500 ms
   t.equal(q.enqueue(new W(1), 0, 600), Admit.admitted, 'first in line: 500 ms <= 600')
@@ -165,6 +174,16 @@ t.test('deadline: shed when the expected wait exceeds the remaining deadline', (
   t.equal(q.enqueue(new W(4), 0, Infinity), Admit.admitted, 'no deadline')
   t.equal(q.shedDeadline, 1)
   t.equal(q.budget.shedDeadline, 1)
+  t.end()
+})
+
+t.test('deadline, default: the estimate never sheds; only a spent deadline is refused', (t) => {
+  const q = new RevisionQueue<W>({ minSamples: 1 })
+  q.capacity = 1
+  q.recordService(1000)
+  for (let i = 0; i < 5; i++) t.equal(q.enqueue(new W(i), 0, 600), Admit.admitted, `position ${i + 1}: ${i + 1} s expected, 600 ms left`)
+  t.equal(q.enqueue(new W(9), 0, 0), Admit.deadline)
+  t.equal(q.shedDeadline, 1)
   t.end()
 })
 

@@ -244,9 +244,9 @@ t.test('a request that finds a free pod is never shed by the queue limits', (t) 
   t.end()
 })
 
-t.test('deadline shedding: expected wait > remaining deadline -> deadline', (t) => {
+t.test('deadline shedding (opt-in): expected wait > remaining deadline -> deadline', (t) => {
   let clock = 0
-  const { th, rt } = setup(1, 1, { now: () => clock })
+  const { th, rt } = setup(1, 1, { now: () => clock, queue: { shedOnDeadlineEstimate: true } })
   for (let i = 0; i < 5; i++) {
     const [r] = tryN(th, 1)
     clock += 1000
@@ -263,6 +263,23 @@ t.test('deadline shedding: expected wait > remaining deadline -> deadline', (t) 
   const [second] = tryN(th, 1, 'ns/r', 0, 1500)
   t.equal(second!.reason, 'deadline', 'second in line expects 2000 ms')
   t.equal(th.budget.shedDeadline, 2)
+  t.end()
+})
+
+t.test('by default the estimate sheds nothing: a request waits for its own timeout (pods may be on their way)', (t) => {
+  let clock = 0
+  const { th } = setup(1, 1, { now: () => clock })
+  for (let i = 0; i < 5; i++) {
+    const [r] = tryN(th, 1)
+    clock += 1000
+    th.release(r!)
+  }
+  tryN(th, 1)
+  const waiting = tryN(th, 3, 'ns/r', 0, 500)
+  t.same(waiting.map((w) => w.reason), [null, null, null], 'expected waits of 1-3 s against 500 ms: all admitted')
+  t.equal(th.budget.shedDeadline, 0)
+  const [spent] = tryN(th, 1, 'ns/r', 0, 0)
+  t.equal(spent!.reason, 'deadline', 'a deadline already spent is still refused')
   t.end()
 })
 

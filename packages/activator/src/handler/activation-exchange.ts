@@ -3,24 +3,35 @@
 // revision's timeouts (504 "activator request timeout"), admitted by the
 // throttler (which may queue or shed it), then proxied to the chosen pod.
 // The exchange is the throttler's waiter and undici's handler itself.
+//
+// While it waits, an HTTP/1.1 request's unread body stays in the kernel
+// (waiting-uploads.ts); an early answer drops what still arrives, bounded
+// (body-discard.ts). A failed attempt is retried on another pod only when
+// that cannot run it twice (upstreamFailed).
 
 import type http from 'node:http'
 import type http2 from 'node:http2'
 import type { IncomingHttpHeaders } from 'node:http'
+import type { Dispatcher } from 'undici'
 import { Body, Header } from '@sluice/core/constants'
 import { ProxyExchange, type Req, type Res, type TimeoutKind } from '@sluice/core/http/proxy-exchange'
 import { responseHeaderList, responseHeaderObject } from '@sluice/core/http/response-headers'
 import { upstreamErrorText } from '@sluice/core/http/upstream-errors'
 import type { ActivatorContext } from '../context.ts'
+import { waitingBodyCharge } from '../net/revision-queue.ts'
 import type { RejectReason, ThrottleWaiter } from '../net/throttler.ts'
 import { revisionKey, type RevisionInfo } from '../revision.ts'
+import { discardRestOfBody } from './body-discard.ts'
+import type { UploadState, WaitingUpload } from './waiting-uploads.ts'
 import type { ScannedActivatorRequest } from './request-headers.ts'
 
-/** Connection failures that happen before a request reaches the pod: safe to retry elsewhere. */
-const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET'])
+/** Connection failures: the pod is dropped from the healthy set (passive removal). */
+const CONNECTION_FAILURES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET'])
+/** RFC 9110 §9.2.2: running these twice has the effect of running them once. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 const MAX_ATTEMPTS = 3
 
-export class ActivationExchange extends ProxyExchange implements ScannedActivatorRequest, ThrottleWaiter {
+export class ActivationExchange extends ProxyExchange implements ScannedActivatorRequest, ThrottleWaiter, WaitingUpload {
   readonly ctx: ActivatorContext
 
   // ScannedActivatorRequest
@@ -43,6 +54,9 @@ export class ActivationExchange extends ProxyExchange implements ScannedActivato
   throttleTracker?: import('../net/lb-policy.ts').PodTracker | null
   throttleStart?: number
 
+  // WaitingUpload bookkeeping (owned by ctx.uploads)
+  upload: UploadState | null = null
+
   revision: RevisionInfo | null = null
   dest = ''
   /** How long the request waited for capacity, ms (Server-Timing, cold-start histogram). */
@@ -53,6 +67,8 @@ export class ActivationExchange extends ProxyExchange implements ScannedActivato
   private waiting = false
   private attempts = 0
   private closedOnce = false
+  /** undici began writing the request to a pod: from here the pod may have run it. */
+  private written = false
 
   constructor(ctx: ActivatorContext, req: Req, res: Res, isH2: boolean, now: number) {
     super(req, res, isH2, now)
@@ -73,15 +89,17 @@ export class ActivationExchange extends ProxyExchange implements ScannedActivato
 
   private admit(remainingMs: number): void {
     this.waiting = true
-    // A waiting request holds at most its socket's read buffer of body bytes.
-    const bytes = this.contentLength === 0 ? 0 : Math.min(this.contentLength < 0 ? this.ctx.cfg.maxBufferedBodyBytes : this.contentLength, this.ctx.cfg.maxBufferedBodyBytes)
-    this.ctx.throttler.try(this.key, this, bytes, remainingMs)
+    const length = !this.hasBody() ? 0 : this.contentLength === 0 ? -1 : this.contentLength
+    this.ctx.throttler.try(this.key, this, waitingBodyCharge(length), remainingMs)
+    // Queued with its body still arriving: leave the body in the kernel until a pod is free.
+    if (this.waiting && length !== 0 && !this.isH2 && !this.req.complete) this.ctx.uploads.hold(this, length)
   }
 
   /** ThrottleWaiter: a slot on `dest` is reserved for this request. */
   onDest(dest: string): void {
     this.waiting = false
     this.holdsSlot = true
+    this.ctx.uploads.release(this)
     if (this.finished) {
       this.releaseSlot()
       return
@@ -120,25 +138,43 @@ export class ActivationExchange extends ProxyExchange implements ScannedActivato
     else this.res.writeHead(statusCode, responseHeaderList(headers))
   }
 
+  // undici calls this once connected, just before it writes the request: an
+  // error before it (refused, connect timeout) means the pod got nothing.
+  override onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.written = true
+    super.onRequestStart(controller)
+  }
+
   protected upstreamFailed(err: Error): string | null {
     const code = (err as NodeJS.ErrnoException).code ?? ''
     const ctx = this.ctx
+    const connectionFailed = CONNECTION_FAILURES.has(code)
     // Passive removal: a pod whose connections fail stops receiving traffic at once.
-    if (RETRYABLE.has(code)) ctx.throttler.reportFailure(this.key, this.dest)
-    // Nothing reached the pod and there is no body to replay: try another pod.
-    if (RETRYABLE.has(code) && this.contentLength === 0 && this.attempts < MAX_ATTEMPTS && this.size === 0) {
+    if (connectionFailed) ctx.throttler.reportFailure(this.key, this.dest)
+    // Another pod may run it only if this one cannot have (nothing was written; the
+    // body, untouched, can still be sent) or running it twice is harmless.
+    if (connectionFailed && this.attempts < MAX_ATTEMPTS && this.size === 0 && this.replayable()) {
       this.releaseSlot()
       this.upstreamDone = false
       this.controller = null
       const remaining = this.revision!.timeoutSeconds * 1000 - (performance.now() - this.startedAt)
       if (remaining > 0) {
-        ctx.log.warn({ dest: this.dest, code, revision: this.key }, 'pod connection failed; retrying on another pod')
+        ctx.log.warn({ dest: this.dest, code, revision: this.key, written: this.written }, 'pod connection failed; retrying on another pod')
         this.admit(remaining)
         return null
       }
     }
     ctx.log.error({ err: err.message, code, dest: this.dest, revision: this.key }, 'error reverse proxying request')
     return upstreamErrorText(err, `http://${this.dest}`)
+  }
+
+  /** Safe to send again: never written to a pod, or idempotent without a body. */
+  private replayable(): boolean {
+    return !this.written || (IDEMPOTENT.has(this.req.method!) && !this.hasBody())
+  }
+
+  private hasBody(): boolean {
+    return this.contentLength !== 0 || (this.isH2 && !(this.req as http2.Http2ServerRequest).stream.endAfterHeaders)
   }
 
   protected override onTimeout(kind: TimeoutKind): void {
@@ -167,6 +203,9 @@ export class ActivationExchange extends ProxyExchange implements ScannedActivato
     this.finish()
     this.releaseSlot()
     const ctx = this.ctx
+    ctx.uploads.release(this)
+    // Answered here (shed, timeout) while the client still sends: drop the rest, bounded.
+    if (!this.isH2 && !this.written && this.res.writableFinished) discardRestOfBody(this.req as http.IncomingMessage)
     const rev = this.revision
     if (rev !== null) {
       if (this.counted) ctx.reporter.requestOut(rev.namespace, rev.name)

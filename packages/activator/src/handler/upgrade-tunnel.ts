@@ -2,10 +2,17 @@
 // admitted like any request (reporter + throttler), then tunnelled as raw TCP
 // to the chosen queue-proxy with the activator's headers. The tunnel holds its
 // pod slot until either side closes; the revision timeout bounds it.
+//
+// The bytes are the relay's (core/http/upgrade-relay.ts): only the pod's 101
+// for the requested protocol opens a raw tunnel; any other answer is one
+// ordinary response, after which the connection is served as HTTP again, so a
+// later request on it is identified, counted and throttled like any other.
 
 import type http from 'node:http'
-import net from 'node:net'
+import type net from 'node:net'
 import { clientIp } from '@sluice/core/http/client-ip'
+import { UpstreamHeadError } from '@sluice/core/http/upgrade-response'
+import { clientKeepsAlive, UpgradeRelay, type UpgradeOwner } from '@sluice/core/http/upgrade-relay'
 import { upstreamErrorText } from '@sluice/core/http/upstream-errors'
 import type { ActivatorContext } from '../context.ts'
 import type { RejectReason, ThrottleWaiter } from '../net/throttler.ts'
@@ -13,7 +20,7 @@ import { revisionKey, type RevisionInfo } from '../revision.ts'
 import { identifyRevision } from './context-handler.ts'
 import { scanActivatorRequest, type ScannedActivatorRequest } from './request-headers.ts'
 
-class UpgradeTunnel implements ScannedActivatorRequest, ThrottleWaiter {
+class UpgradeTunnel implements ScannedActivatorRequest, ThrottleWaiter, UpgradeOwner {
   userAgent = ''
   kubeletProbe = false
   networkProbe = ''
@@ -29,9 +36,9 @@ class UpgradeTunnel implements ScannedActivatorRequest, ThrottleWaiter {
   private readonly ctx: ActivatorContext
   private readonly req: http.IncomingMessage
   private readonly client: net.Socket
-  private readonly head: Buffer
+  private readonly relay: UpgradeRelay
   private rev: RevisionInfo | null = null
-  private upstream: net.Socket | null = null
+  private dest = ''
   private timer: NodeJS.Timeout | null = null
   private waiting = false
   private holdsSlot = false
@@ -41,11 +48,16 @@ class UpgradeTunnel implements ScannedActivatorRequest, ThrottleWaiter {
     this.ctx = ctx
     this.req = req
     this.client = client
-    this.head = head
     ctx.active++
     scanActivatorRequest(req.rawHeaders, clientIp(client.remoteAddress), this)
-    client.on('close', () => this.close())
-    client.on('error', () => this.close())
+    this.relay = new UpgradeRelay(this, client, head, {
+      method: req.method!,
+      protocol: req.headers.upgrade ?? '',
+      // Chunked bodies are not forwarded: no Transfer-Encoding goes to the pod.
+      bodyLength: this.contentLength > 0 ? this.contentLength : 0,
+      keepAlive: clientKeepsAlive(req.httpVersion, req.headers.connection),
+      maxHeaderBytes: ctx.cfg.maxHeaderBytes,
+    })
   }
 
   start(): void {
@@ -54,7 +66,7 @@ class UpgradeTunnel implements ScannedActivatorRequest, ThrottleWaiter {
     const rev = found.revision
     this.rev = rev
     this.ctx.reporter.requestIn(rev.namespace, rev.name)
-    this.timer = setTimeout(() => this.timeout(), rev.timeoutSeconds * 1000)
+    this.timer = setTimeout(onTunnelTimeout, rev.timeoutSeconds * 1000, this)
     this.waiting = true
     this.ctx.throttler.try(revisionKey(rev.namespace, rev.name), this, 0, rev.timeoutSeconds * 1000)
   }
@@ -62,28 +74,15 @@ class UpgradeTunnel implements ScannedActivatorRequest, ThrottleWaiter {
   onDest(dest: string): void {
     this.waiting = false
     this.holdsSlot = true
-    if (this.done) return this.close()
+    if (this.done) return this.finish()
+    this.dest = dest
+    const req = this.req
+    let head = `${req.method} ${req.url} HTTP/1.1\r\nhost: ${dest}\r\n`
+    const h = this.upstreamHeaders
+    for (let j = 0; j < h.length; j += 2) head += `${h[j]}: ${h[j + 1]}\r\n`
+    head += `connection: upgrade\r\nupgrade: ${req.headers.upgrade}\r\n\r\n`
     const i = dest.lastIndexOf(':')
-    const up = net.connect({ host: dest.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(dest.slice(i + 1)), noDelay: true })
-    this.upstream = up
-    up.on('connect', () => {
-      let head = `${this.req.method} ${this.req.url} HTTP/1.1\r\nhost: ${dest}\r\n`
-      const h = this.upstreamHeaders
-      for (let j = 0; j < h.length; j += 2) head += `${h[j]}: ${h[j + 1]}\r\n`
-      head += `connection: upgrade\r\nupgrade: ${this.req.headers.upgrade}\r\n\r\n`
-      up.write(head)
-      if (this.head.length > 0) up.write(this.head)
-      up.pipe(this.client)
-      this.client.pipe(up)
-    })
-    up.on('error', (err) => {
-      if (up.bytesRead === 0) {
-        this.ctx.throttler.reportFailure(revisionKey(this.rev!.namespace, this.rev!.name), dest)
-        // Go's error text, as for any request (spec §2.9).
-        this.reply(502, `${upstreamErrorText(err, dest)}\n`)
-      } else this.close()
-    })
-    up.on('close', () => this.close())
+    this.relay.connect({ host: dest.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(dest.slice(i + 1)) }, head)
   }
 
   onReject(reason: RejectReason, retryAfterSec: number): void {
@@ -91,28 +90,46 @@ class UpgradeTunnel implements ScannedActivatorRequest, ThrottleWaiter {
     this.reply(reason === 'no-revision' ? 404 : 503, reason === 'full' ? 'pending request queue full\n' : 'context deadline exceeded\n', retryAfterSec)
   }
 
-  private timeout(): void {
-    if (this.upstream === null) this.reply(504, 'activator request timeout')
-    else this.close()
+  upstreamFailed(err: Error, bytesRead: number): void {
+    if (err instanceof UpstreamHeadError) return this.reply(502, `${err.message}\n`)
+    // Passive removal when nothing came from the pod: a dial or reset failure.
+    if (bytesRead === 0) this.ctx.throttler.reportFailure(revisionKey(this.rev!.namespace, this.rev!.name), this.dest)
+    // Go's error text, as for any request (spec §2.9).
+    this.reply(502, `${upstreamErrorText(err, this.dest)}\n`)
+  }
+
+  relayEnded(): void {
+    this.finish()
+  }
+
+  /** @internal The revision timeout: 504 if the pod has not answered, else the session ends. */
+  timeout(): void {
+    if (this.relay.waiting) this.reply(504, 'activator request timeout')
+    else this.relay.close()
   }
 
   private reply(status: number, body: string, retryAfterSec = 0): void {
-    if (this.client.writable && (this.upstream === null || this.upstream.bytesRead === 0)) {
+    if (this.client.writable && this.relay.waiting) {
       const extra = retryAfterSec > 0 ? `retry-after: ${retryAfterSec}\r\n` : ''
       this.client.end(`HTTP/1.1 ${status} ${reasonPhrase(status)}\r\ncontent-type: text/plain; charset=utf-8\r\n${extra}connection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
     }
-    this.close()
+    this.relay.close()
   }
 
-  close(): void {
+  /** Accounts the tunnel as finished (throttler slot, reporter, active count); idempotent. */
+  private finish(): void {
+    const ctx = this.ctx
+    if (this.holdsSlot) {
+      this.holdsSlot = false
+      ctx.throttler.release(this)
+    }
     if (this.done) return
     this.done = true
-    const ctx = this.ctx
     if (this.timer !== null) clearTimeout(this.timer)
-    if (this.waiting) ctx.throttler.cancel(this)
-    if (this.holdsSlot) ctx.throttler.release(this)
-    this.upstream?.destroy()
-    this.client.destroySoon()
+    if (this.waiting) {
+      this.waiting = false
+      ctx.throttler.cancel(this)
+    }
     if (this.rev !== null) ctx.reporter.requestOut(this.rev.namespace, this.rev.name)
     if (--ctx.active === 0 && ctx.onIdle !== null) ctx.onIdle()
   }
@@ -121,6 +138,8 @@ class UpgradeTunnel implements ScannedActivatorRequest, ThrottleWaiter {
 function reasonPhrase(status: number): string {
   return status === 404 ? 'Not Found' : status === 502 ? 'Bad Gateway' : status === 503 ? 'Service Unavailable' : status === 504 ? 'Gateway Timeout' : 'Error'
 }
+
+function onTunnelTimeout(t: UpgradeTunnel): void { t.timeout() }
 
 export function createUpgradeHandler(ctx: ActivatorContext) {
   return function onUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {

@@ -2,8 +2,9 @@
 // Knative holds up to 10 000 + 2^31-1 waiting requests per revision and grows
 // until the activator OOMs (knative/serving#13583); here a request is admitted
 // only while its revision and the whole activator stay within a count and a
-// byte budget, and only if it can expect a slot before its deadline. Sheds get
-// a Retry-After suggestion. FIFO; cancelling frees the slot and bytes at once.
+// byte budget (and, opt-in, only if it can expect a slot before its deadline).
+// Sheds get a Retry-After suggestion. FIFO; cancelling frees the slot and
+// bytes at once.
 //
 // The queue is an intrusive doubly linked list through fields on the waiters
 // themselves: O(1) append, shift and removal from the middle, no per-request
@@ -11,14 +12,33 @@
 // lazy deletion would keep cancelled requests alive until they reach the head,
 // which under a revision that never comes up is the OOM again).
 //
-// Memory ceiling of the defaults (the stated budget): at most TOTAL maxQueued
-// = 20 000 waiting requests activator-wide. bench/activator.ts measured RSS
-// growing ~16.5 KiB per waiting request (socket, parser, headers, handler
-// state, uncollected garbage) over a ~76 MiB baseline: ~400 MiB at the limit
-// for bodiless requests, with up to 128 MiB of buffered bodies on top in the
-// worst case — below the 600 Mi memory limit of Knative's activator Deployment. Per revision: 10 000
-// requests (Knative's breakerQueueDepth) and 64 MiB, so one stuck revision
-// cannot take the whole budget.
+// Memory: every waiting request is bounded by the count, and what a request
+// with a body holds beyond a bodyless one is charged against the byte budget
+// (waitingBodyCharge). A waiting upload reads one socket read of its body,
+// <= 64 KiB; the rest stays in the kernel (handler/waiting-uploads.ts). The
+// defaults against the 600 Mi limit of Knative's activator Deployment, with
+// figures from `npm run bench:activator -- --parts uploads` (RSS deltas of the
+// activator process: sockets, parsers, buffers and uncollected garbage):
+//
+//   idle process: 76 MiB with the local endpoint source (the bench),
+//     ~140 MiB in a cluster (Kubernetes client; deploy/)         140 MiB
+//   20,000 waiting requests (SLUICE_MAX_QUEUED) x 18 KiB
+//     (measured 15-18 KiB per waiting GET)                       352 MiB
+//   uploads beyond that: 48 MiB (SLUICE_MAX_BUFFERED_BYTES), each
+//     charged its read-ahead (<= 64 KiB) + 64 KiB, so <= 384 waiting
+//     1 MiB uploads (measured 98-128 KiB each beyond a GET, read-ahead
+//     included)                                                    48 MiB
+//   extra read-ahead pool (SLUICE_MAX_READ_AHEAD_BYTES)             8 MiB
+//   worst case in a cluster                                      548 MiB
+//
+// 52 MiB (9 %) under the limit in a cluster, 116 MiB with the bench's idle
+// process, for proxying and for the garbage of bodies read and dropped after
+// shedding. Measured with the bench's idle process: 384 uploads and 14,000
+// GETs waiting while 1,664 more uploads were shed peaked at 388 MiB;
+// projected to 20,000 waiting, 472 MiB (~536 MiB with a cluster's idle
+// process). Per revision: 10,000 requests (Knative's breakerQueueDepth) and
+// 32 MiB, so one stuck revision cannot take the whole budget. Lowering
+// SLUICE_MAX_QUEUED by 1,000 frees 18 MiB: room for 144 more waiting uploads.
 
 export interface QueueNode {
   /** Set while queued: the queue holding the node. */
@@ -43,10 +63,26 @@ export interface QueueLimits {
   maxBufferedBytes: number
 }
 
-const MiB = 1024 * 1024
+const KiB = 1024
+const MiB = 1024 * KiB
 
-export const DEFAULT_REVISION_LIMITS: Readonly<QueueLimits> = { maxQueued: 10_000, maxBufferedBytes: 64 * MiB }
-export const DEFAULT_TOTAL_LIMITS: Readonly<QueueLimits> = { maxQueued: 20_000, maxBufferedBytes: 128 * MiB }
+/** What Node reads from a socket at once (libuv's 64 KiB reads): a waiting upload reads at most this of its body, beyond any pool grant. */
+export const READ_AHEAD_BYTES = 64 * KiB
+/** What a waiting upload costs beyond a bodyless request and its read-ahead (measured, see above). */
+export const UPLOAD_OVERHEAD_BYTES = 64 * KiB
+
+/**
+ * What a waiting request is charged against the byte budgets: the body it has
+ * read ahead (reading stops after the first read, handler/waiting-uploads.ts)
+ * plus what a body costs beyond that. `contentLength`: 0 none, -1 unknown.
+ */
+export function waitingBodyCharge(contentLength: number): number {
+  if (contentLength === 0) return 0
+  return (contentLength < 0 || contentLength > READ_AHEAD_BYTES ? READ_AHEAD_BYTES : contentLength) + UPLOAD_OVERHEAD_BYTES
+}
+
+export const DEFAULT_REVISION_LIMITS: Readonly<QueueLimits> = { maxQueued: 10_000, maxBufferedBytes: 32 * MiB }
+export const DEFAULT_TOTAL_LIMITS: Readonly<QueueLimits> = { maxQueued: 20_000, maxBufferedBytes: 48 * MiB }
 
 /** Activator-wide totals, shared by every revision's queue. */
 export class QueueBudget {
@@ -65,6 +101,14 @@ export class QueueBudget {
 
 export interface RevisionQueueOptions extends Partial<QueueLimits> {
   budget?: QueueBudget
+  /**
+   * Shed a request at once when the wait estimate exceeds its remaining deadline
+   * (SLUICE_SHED_ON_DEADLINE_ESTIMATE). Off by default: the estimate knows the
+   * pods serving now, not those about to become ready, so it rejects requests
+   * that a scaling revision would have served in time. Without it a waiting
+   * request is answered by its own revision timeout, as in Knative.
+   */
+  shedOnDeadlineEstimate?: boolean
   /** Completed requests needed before the wait estimate is trusted (default 5). */
   minSamples?: number
   /** Retry-After when no estimate exists (default 5 s, about a pod start). */
@@ -96,6 +140,7 @@ export class RevisionQueue<W extends QueueNode> {
   private serviceMs = 0
   private samples = 0
   private readonly minSamples: number
+  private readonly shedOnDeadlineEstimate: boolean
   private readonly defaultRetryAfterSec: number
   private readonly maxRetryAfterSec: number
 
@@ -104,6 +149,7 @@ export class RevisionQueue<W extends QueueNode> {
     this.maxBufferedBytes = opts.maxBufferedBytes ?? DEFAULT_REVISION_LIMITS.maxBufferedBytes
     this.budget = opts.budget ?? new QueueBudget()
     this.minSamples = opts.minSamples ?? 5
+    this.shedOnDeadlineEstimate = opts.shedOnDeadlineEstimate ?? false
     this.defaultRetryAfterSec = opts.defaultRetryAfterSec ?? 5
     this.maxRetryAfterSec = opts.maxRetryAfterSec ?? 60
   }
@@ -124,9 +170,10 @@ export class RevisionQueue<W extends QueueNode> {
   }
 
   /**
-   * Appends `w` if the budgets allow and its deadline can be met. `bytes`: the
-   * body bytes it holds while waiting; `remainingMs`: time left before its
-   * deadline (Infinity for none).
+   * Appends `w` if the budgets allow (and, with shedOnDeadlineEstimate, if its
+   * deadline can be met). `bytes`: what it is charged while waiting
+   * (waitingBodyCharge); `remainingMs`: time left before its deadline
+   * (Infinity for none).
    */
   enqueue(w: W, bytes: number, remainingMs: number): AdmitResult {
     if (!(bytes > 0)) bytes = 0
@@ -139,7 +186,7 @@ export class RevisionQueue<W extends QueueNode> {
       b.shedFull++
       return Admit.full
     }
-    if (remainingMs <= 0 || this.estimateWaitMs(this.count + 1) > remainingMs) {
+    if (remainingMs <= 0 || this.shedOnDeadlineEstimate && this.estimateWaitMs(this.count + 1) > remainingMs) {
       this.shedDeadline++
       b.shedDeadline++
       return Admit.deadline

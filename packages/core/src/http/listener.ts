@@ -114,6 +114,7 @@ export function createDualListener(opts: DualListenerOptions): DualListener {
     sessions,
     limits,
     serve(socket: ConnSocket, isH2: boolean) {
+      socket[kListener] = listener
       if (isH2) {
         if (limits.tcpKeepAliveMs > 0) socket.setKeepAlive(true, limits.tcpKeepAliveMs)
         listener.h2.emit('connection', socket)
@@ -133,6 +134,22 @@ export function createDualListener(opts: DualListenerOptions): DualListener {
     socket.on('close', onClose)
   })
   return listener
+}
+
+/**
+ * Gives an HTTP/1.1 connection back to its listener's HTTP server after an
+ * upgrade that did not switch protocols: `unread` (bytes the client sent
+ * after the upgrade request) is parsed first. False if the socket is not one
+ * of a listener's.
+ */
+export function serveAgain(socket: net.Socket, unread: Buffer): boolean {
+  const l = (socket as ConnSocket)[kListener]
+  if (l === undefined || socket.destroyed) return false
+  socket.pause()
+  if (unread.length > 0) socket.unshift(unread)
+  l.h1.emit('connection', socket)
+  socket.resume()
+  return true
 }
 
 function acceptLimits(socket: ConnSocket, limits: ConnectionLimits): void {
