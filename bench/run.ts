@@ -1,10 +1,12 @@
-// Benchmark of Sluice's queue-proxy against a direct connection and an nginx reverse proxy.
+// Benchmark of Sluice's queue-proxy against Knative's Go queue-proxy, a direct connection, an
+// nginx reverse proxy and a bare node:http server.
 // Method and columns: bench/README.md. Usage: npm run bench -- [--quick] [--help].
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startBackend } from './lib/backend.ts';
+import type { BackpressureSettings } from './lib/backpressure.ts';
 import { atExit, killChildrenOnExit, stop } from './lib/children.ts';
 import type { LaunchContext } from './lib/launch.ts';
 import { measureTarget, type TargetResult } from './lib/measure.ts';
@@ -14,12 +16,19 @@ import { clockTicksPerSecond } from './lib/proc.ts';
 import { foreignLoad, NOISY } from './lib/quiet.ts';
 import { writeBetweenMarkers } from './lib/readme-results.ts';
 import { renderReport } from './lib/report.ts';
+import { startSlowUploadApp } from './lib/slow-upload-app.ts';
 import { systemInfo } from './lib/system-info.ts';
 import { requireTools } from './lib/tools.ts';
 import { writePostScript } from './lib/wrk.ts';
 
 const POST_BYTES = 64 * 1024;
-const POST_CONNECTIONS = 10;
+const POST_CONNECTIONS = 50;
+const MiB = 1024 * 1024;
+// Sizes from the issue; rates chosen so a point takes 16 s (reader) and 8 s (app), a quarter of that with --quick.
+const BIG_BYTES = 1024 * MiB;
+const UPLOAD_BYTES = 256 * MiB;
+const READER_RATE = 64 * MiB;
+const APP_RATE = 32 * MiB;
 
 const began = performance.now();
 function log(line: string): void {
@@ -83,8 +92,27 @@ async function main(): Promise<number> {
   });
   log(`work dir ${workDir}; node ${node}; ${info.nproc} CPUs, ${info.cpuModel}`);
 
-  const backend = await startBackend(tools, workDir, loadCpu);
-  log(`backend nginx on 127.0.0.1:${backend.port} (CPU ${loadCpu})`);
+  // The backpressure points' backend side: a sparse 1 GiB file (no disk used) and the slow app.
+  const speedup = options.quick ? 4 : 1;
+  const bigFile = join(workDir, 'big.bin');
+  writeFileSync(bigFile, '');
+  truncateSync(bigFile, BIG_BYTES);
+  const uploadApp = await startSlowUploadApp(APP_RATE * speedup);
+  const backpressure: BackpressureSettings = {
+    bigPath: '/big',
+    bigBytes: BIG_BYTES,
+    readerBytesPerSecond: READER_RATE * speedup,
+    uploadPath: '/slow-upload',
+    uploadBytes: UPLOAD_BYTES,
+    appBytesPerSecond: APP_RATE * speedup,
+  };
+  const backend = await startBackend(tools, workDir, loadCpu, {
+    bigPath: backpressure.bigPath,
+    bigFile,
+    uploadPath: backpressure.uploadPath,
+    uploadAppPort: uploadApp.port,
+  });
+  log(`backend nginx on 127.0.0.1:${backend.port} (CPU ${loadCpu}), slow upload app on 127.0.0.1:${uploadApp.port}`);
 
   const ctx: LaunchContext = {
     tools,
@@ -108,6 +136,7 @@ async function main(): Promise<number> {
     cpus: [...new Set([proxyCpu, loadCpu])],
     backendPid: backend.child.pid,
     maxQuietWaitMs: options.maxQuietWaitS * 1000,
+    backpressure: options.backpressure ? backpressure : undefined,
     log,
   };
   const profilesBefore = new Set(readdirSync(results));
@@ -119,6 +148,7 @@ async function main(): Promise<number> {
   const measured: TargetResult[] = [];
   for (const spec of options.targets) measured.push(await measureTarget(spec, ctx, measureOptions));
   await stop(backend.child);
+  await uploadApp.close();
 
   const report = renderReport(measured, info, {
     durationS: options.durationS,
@@ -126,6 +156,7 @@ async function main(): Promise<number> {
     concurrencies: options.concurrencies,
     starts: options.starts,
     postConnections: POST_CONNECTIONS,
+    backpressure: options.backpressure ? backpressure : undefined,
     proxyCpu,
     loadCpu,
     quick: options.quick,

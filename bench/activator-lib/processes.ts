@@ -6,7 +6,7 @@ import { start, stop, logTail, type Child } from '../lib/children.ts';
 import { spawnTarget, type LaunchContext, type RunningTarget } from '../lib/launch.ts';
 import { freePort } from '../lib/net.ts';
 import { memory } from '../lib/proc.ts';
-import { BUILTIN_TARGETS, type CommandLaunch, type TargetSpec } from '../lib/targets.ts';
+import { QUEUE_PROXY_TARGET, type CommandLaunch, type TargetSpec } from '../lib/targets.ts';
 import { LocalApi } from './local-api.ts';
 import { waitForPort } from './port-wait.ts';
 
@@ -117,8 +117,8 @@ export async function spawnApp(o: {
 
 /** The queue-proxy target of bench/lib/targets.ts, for another revision name and container concurrency. */
 export function queueProxySpec(revision: string, containerConcurrency: number): TargetSpec {
-  const base = BUILTIN_TARGETS.find((t) => t.name === 'queue-proxy');
-  if (base === undefined || base.launch?.kind !== 'command') throw new Error('bench/lib/targets.ts has no queue-proxy command target');
+  const base = QUEUE_PROXY_TARGET;
+  if (base.launch?.kind !== 'command') throw new Error('bench/lib/targets.ts has no queue-proxy command target');
   const launch: CommandLaunch = base.launch;
   return {
     ...base,

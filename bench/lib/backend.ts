@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { start, logTail, type Child } from './children.ts';
 import { freePort, pollUntilOk } from './net.ts';
-import { BACKEND_BODY, backendConfig, nginxCommand } from './nginx-config.ts';
+import { BACKEND_BODY, backendConfig, nginxCommand, type BackendExtras } from './nginx-config.ts';
 import type { Tools } from './tools.ts';
 
 export interface Backend {
@@ -10,10 +10,10 @@ export interface Backend {
   child: Child;
 }
 
-export async function startBackend(tools: Tools, workDir: string, cpu: number): Promise<Backend> {
+export async function startBackend(tools: Tools, workDir: string, cpu: number, extras?: BackendExtras): Promise<Backend> {
   const port = await freePort();
   const dir = join(workDir, 'backend');
-  const argv = nginxCommand(tools.nginx, dir, backendConfig(dir, port));
+  const argv = nginxCommand(tools.nginx, dir, backendConfig(dir, port, extras));
   // nginx's own output and its error_log share one file (both append).
   const child = start([tools.taskset, '-c', String(cpu), ...argv], { logFile: join(dir, 'error.log') });
   try {

@@ -1,11 +1,14 @@
 // Measures one target: start-up (median of N exec -> first 200), idle RSS, a wrk run per
-// concurrency with proxy CPU per request, the 64 KiB POST run, and peak RSS.
+// concurrency with proxy CPU per request and RSS after it, the 64 KiB POST run, the
+// backpressure points (Sluice proxies and the Go reference), and peak RSS. The floor target is
+// only started: start-up and idle RSS.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { backpressurePoint, type BackpressurePoint, type BackpressureSettings } from './backpressure.ts';
 import { sleep } from './children.ts';
 import { launchTarget, type LaunchContext, type RunningTarget } from './launch.ts';
 import { BACKEND_BODY } from './nginx-config.ts';
-import { clockTicksPerSecond, cpuBusyTicks, cpuTicks, memory, processTree, selfAndReapedTicks } from './proc.ts';
+import { clockTicksPerSecond, cpuBusyTicks, cpuTicks, listeningPorts, memory, processTree, selfAndReapedTicks } from './proc.ts';
 import { median } from './stats.ts';
 import { waitForQuiet } from './quiet.ts';
 import type { TargetSpec } from './targets.ts';
@@ -29,6 +32,8 @@ export interface MeasureOptions {
   backendPid: number;
   /** Before each point, wait up to this long for other processes to leave the CPUs alone. */
   maxQuietWaitMs: number;
+  /** Undefined: no backpressure points. */
+  backpressure: BackpressureSettings | undefined;
   log: (line: string) => void;
 }
 
@@ -42,6 +47,8 @@ export interface Point {
    * the backend, wrk and the harness (other work on the machine): a noise indicator, 0..1.
    */
   otherLoad: number;
+  /** The target's VmRSS right after the measured run, KiB; undefined for direct. */
+  rssAfterKiB: number | undefined;
 }
 
 export interface TargetResult {
@@ -53,17 +60,32 @@ export interface TargetResult {
   startupRunsMs: number[];
   startupMs?: number;
   idleRssKiB?: number;
+  /** VmHWM after the load points and the POST run, before the backpressure points. */
+  loadPeakRssKiB?: number;
+  /** VmHWM after everything the target was put through. */
   peakRssKiB?: number;
   points: Point[];
   post?: Point;
+  backpressure: BackpressurePoint[];
+}
+
+/** Why the target cannot be measured here, or undefined. */
+function skipReason(spec: TargetSpec, repo: string): string | undefined {
+  if (spec.unavailable !== undefined) return spec.unavailable;
+  const missing = (spec.requires ?? []).filter((path) => !existsSync(join(repo, path)));
+  if (missing.length > 0) return `${missing.join(', ')} not found (run \`npm run build\` once it exists)`;
+  const listening = listeningPorts();
+  const busy = (spec.fixedPorts ?? []).filter((port) => listening.has(port));
+  if (busy.length > 0) return `port ${busy.join(', ')} already in use; it always binds ${spec.fixedPorts!.join(' and ')}`;
+  return undefined;
 }
 
 export async function measureTarget(spec: TargetSpec, ctx: LaunchContext, opts: MeasureOptions): Promise<TargetResult> {
-  const result: TargetResult = { spec, startupRunsMs: [], points: [] };
-  const missing = (spec.requires ?? []).filter((path) => !existsSync(join(ctx.repo, path)));
-  if (missing.length > 0) {
-    result.skipped = `${missing.join(', ')} not found (run \`npm run build\` once it exists)`;
-    opts.log(`${spec.name}: skipped, ${result.skipped}`);
+  const result: TargetResult = { spec, startupRunsMs: [], points: [], backpressure: [] };
+  const skipped = skipReason(spec, ctx.repo);
+  if (skipped !== undefined) {
+    result.skipped = skipped;
+    opts.log(`${spec.name}: skipped, ${skipped}`);
     return result;
   }
   let target: RunningTarget | undefined;
@@ -85,6 +107,7 @@ export async function measureTarget(spec: TargetSpec, ctx: LaunchContext, opts: 
     }
     await sleep(opts.settleMs);
     if (target.child !== undefined) result.idleRssKiB = memory(target.memoryPids()).rssKiB;
+    if (spec.role === 'floor') return result;
 
     const url = `http://127.0.0.1:${target.port}/`;
     for (const connections of opts.concurrencies) {
@@ -94,6 +117,18 @@ export async function measureTarget(spec: TargetSpec, ctx: LaunchContext, opts: 
     }
     result.post = await loadPoint(target, spec, ctx, opts, { url, connections: opts.postConnections, script: opts.postScript });
     opts.log(`${spec.name} POST 64 KiB C=${opts.postConnections}: ${describe(result.post)}`);
+    if (target.child !== undefined) result.loadPeakRssKiB = memory(target.memoryPids()).hwmKiB;
+    if (opts.backpressure !== undefined && (spec.role === 'proxy' || spec.role === 'reference')) {
+      const pids = target.memoryPids();
+      for (const kind of ['slow-reader', 'slow-upload'] as const) {
+        await waitForQuiet(opts.cpus, opts.maxQuietWaitMs, opts.log);
+        const point = await backpressurePoint(kind, { port: target.port, headers: spec.headers ?? {}, pids }, opts.backpressure);
+        result.backpressure.push(point);
+        opts.log(`${spec.name} ${kind}: ${describeBackpressure(point)}`);
+        assertAlive(target, spec);
+      }
+    }
+    // Read last, so the lifetime peak covers every point above.
     if (target.child !== undefined) result.peakRssKiB = memory(target.memoryPids()).hwmKiB;
   } catch (err) {
     result.failed = (err as Error).message;
@@ -135,7 +170,8 @@ async function loadPoint(
   const ours = targetTicks + after.backend - before.backend + after.self - before.self;
   const total = after.cpus.total - before.cpus.total;
   const otherLoad = total <= 0 ? 0 : Math.max(0, (after.cpus.busy - before.cpus.busy - ours) / total);
-  return { connections: run.connections, wrk, cpuUsPerRequest, otherLoad };
+  const rssAfterKiB = target.child === undefined ? undefined : memory(target.memoryPids()).rssKiB;
+  return { connections: run.connections, wrk, cpuUsPerRequest, otherLoad, rssAfterKiB };
 }
 
 function snapshot(targetPids: number[], backendPids: number[], cpus: number[]) {
@@ -157,4 +193,11 @@ function describe(point: Point): string {
   const errors = w.errors > 0 ? `, ${w.errors} errors` : '';
   const other = point.otherLoad >= 0.02 ? `, other load ${(point.otherLoad * 100).toFixed(0)}%` : '';
   return `${Math.round(w.requestsPerSecond)} req/s, p50 ${(w.p50Us / 1000).toFixed(3)} ms, p99 ${(w.p99Us / 1000).toFixed(3)} ms${cpu}${errors}${other}`;
+}
+
+function describeBackpressure(point: BackpressurePoint): string {
+  const mib = (n: number): string => (n / 1048576).toFixed(1);
+  const arrived = point.complete ? `all ${mib(point.expectedBytes)} MiB` : `${mib(point.bytes)} of ${mib(point.expectedBytes)} MiB`;
+  const error = point.error === undefined ? '' : `, ${point.error}`;
+  return `${arrived} in ${point.seconds.toFixed(1)} s, peak RSS ${mib(point.peakRssKiB * 1024)} MiB, VmHWM ${mib(point.hwmKiB * 1024)} MiB${error}`;
 }

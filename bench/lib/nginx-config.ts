@@ -37,15 +37,45 @@ ${server}
 `;
 }
 
-/** nginx answering every request with 200 and BACKEND_BODY (request bodies are read and discarded). */
-export function backendConfig(dir: string, port: number): string {
+/** What the backend serves besides `/`, for the backpressure points (bench/lib/backpressure.ts). */
+export interface BackendExtras {
+  /** URL path and file of a large (sparse) file served as is. */
+  bigPath: string;
+  bigFile: string;
+  /** URL path proxied, body streamed, to the slow-reading app on this port. */
+  uploadPath: string;
+  uploadAppPort: number;
+}
+
+/**
+ * nginx answering every request with 200 and BACKEND_BODY (request bodies are read and discarded),
+ * plus the backpressure locations: the big file, and uploads streamed to the slow app without
+ * spooling (proxy_request_buffering off), so a slow app slows the sender down.
+ */
+export function backendConfig(dir: string, port: number, extras?: BackendExtras): string {
+  const more =
+    extras === undefined
+      ? ''
+      : `
+    location = ${extras.bigPath} {
+      alias ${extras.bigFile};
+      default_type application/octet-stream;
+    }
+    location = ${extras.uploadPath} {
+      client_max_body_size 0;
+      proxy_pass http://127.0.0.1:${extras.uploadAppPort};
+      proxy_http_version 1.1;
+      proxy_request_buffering off;
+      proxy_send_timeout 300s;
+      proxy_read_timeout 300s;
+    }`;
   return mainBlock(
     dir,
     `  server {
     listen 127.0.0.1:${port} backlog=4096;
     location / {
       return 200 ${JSON.stringify(BACKEND_BODY)}; # nginx unescapes \\n in quoted strings
-    }
+    }${more}
   }`,
   );
 }

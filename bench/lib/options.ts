@@ -1,6 +1,6 @@
 // Command-line options of bench/run.ts.
 import { parseArgs } from 'node:util';
-import { BUILTIN_TARGETS, parseExtraTargets, type TargetSpec } from './targets.ts';
+import { builtinTargets, parseExtraTargets, type TargetSpec } from './targets.ts';
 
 export interface Options {
   quick: boolean;
@@ -13,18 +13,22 @@ export interface Options {
   writeReadme: boolean;
   keepTmp: boolean;
   maxQuietWaitS: number;
+  backpressure: boolean;
 }
 
 export const USAGE = `usage: npm run bench -- [options]      (or: ./node_modules/.bin/node bench/run.ts [options])
 
-  --quick                 smoke run: 2 s per point, 1 s warm-up
+  --quick                 smoke run: 2 s per point, 1 s warm-up, backpressure points read 4x faster
   --duration <s>          measured seconds per point (default 8)
   --warmup <s>            warm-up seconds before each point (default 2)
   --concurrency <list>    wrk connections per point (default 1,10,50,200)
-  --targets <list>        subset and order of targets (default: all; built-ins: direct,nginx,queue-proxy)
+  --targets <list>        subset and order of targets (default: all; built-ins:
+                          direct,nginx,knative-queue,queue-proxy,node-http; knative-queue
+                          needs KNATIVE_QUEUE_BIN, the path of Knative's Go queue binary)
   --starts <n>            start-ups timed per target, median reported (default 5)
   --extra-target <json>   another target, e.g. the activator (repeatable; also BENCH_EXTRA_TARGET);
                           see bench/README.md for the JSON shape and placeholders
+  --skip-backpressure     leave out the slow-reader and slow-upload points
   --profile               run node targets with --cpu-prof --cpu-prof-dir bench/results/
   --write-readme          also put the report into bench/README.md between the markers
   --quiet-wait <s>        before each point, wait up to this long for other processes to
@@ -61,13 +65,14 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | 
       profile: { type: 'boolean', default: false },
       'write-readme': { type: 'boolean', default: false },
       'keep-tmp': { type: 'boolean', default: false },
+      'skip-backpressure': { type: 'boolean', default: false },
       'quiet-wait': { type: 'string', default: '15' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) return undefined;
 
-  const all = [...BUILTIN_TARGETS];
+  const all = builtinTargets(env);
   const extras: [string, string][] = values['extra-target'].map((json) => [json, '--extra-target']);
   if (env.BENCH_EXTRA_TARGET !== undefined && env.BENCH_EXTRA_TARGET.trim() !== '') {
     extras.push([env.BENCH_EXTRA_TARGET, 'BENCH_EXTRA_TARGET']);
@@ -98,5 +103,6 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | 
     writeReadme: values['write-readme'],
     keepTmp: values['keep-tmp'],
     maxQuietWaitS: nonNegative(values['quiet-wait'], '--quiet-wait'),
+    backpressure: !values['skip-backpressure'],
   };
 }

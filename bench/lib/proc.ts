@@ -114,3 +114,22 @@ export function selfAndReapedTicks(): number {
   // fields 14-17: utime stime cutime cstime
   return Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14]);
 }
+
+/** TCP ports with a listening socket in this network namespace (IPv4 and IPv6), from /proc/net. */
+export function listeningPorts(): Set<number> {
+  const ports = new Set<number>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue; // no IPv6
+    }
+    // "sl local_address rem_address st ...": local_address is hexaddr:hexport, st 0A is LISTEN.
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields[3] === '0A' && fields[1] !== undefined) ports.add(parseInt(fields[1].split(':')[1]!, 16));
+    }
+  }
+  return ports;
+}

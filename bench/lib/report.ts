@@ -1,18 +1,14 @@
-// Turns the measurements into the markdown report: results per concurrency with ratios to
-// nginx (CPU) and to the direct connection (p99), footprint and start-up, and the issue's goals.
+// Turns the measurements into the markdown report: results per concurrency and for the POST
+// run with ratios to the direct connection, nginx and Knative's Go queue-proxy; the backpressure
+// points; the per-pod cost table; and the issue's targets (bench/lib/goals.ts).
+import type { BackpressureSettings } from './backpressure.ts';
+import { costTable } from './cost-table.ts';
+import { absentBecause, DASH, divide, int, latency, measured, mib, percent, pointAt, ratio, withRole } from './format.ts';
+import { goalsTable } from './goals.ts';
 import { table } from './markdown.ts';
 import type { Point, TargetResult } from './measure.ts';
 import { NOISY } from './quiet.ts';
 import type { SystemInfo } from './system-info.ts';
-
-/** The issue's targets for a Sluice proxy. */
-export const GOALS = {
-  cpuVsNginxAtC50: 3.1,
-  p99VsDirectAtC200: 1.5,
-  startupMs: 60,
-  idleRssMiB: 35,
-  peakRssMiB: 60,
-} as const;
 
 export interface ReportSettings {
   durationS: number;
@@ -20,6 +16,8 @@ export interface ReportSettings {
   concurrencies: number[];
   starts: number;
   postConnections: number;
+  /** Undefined when the backpressure points were left out. */
+  backpressure: BackpressureSettings | undefined;
   proxyCpu: number;
   loadCpu: number;
   quick: boolean;
@@ -28,130 +26,73 @@ export interface ReportSettings {
   backgroundLoad: number;
 }
 
-const DASH = '—';
-
-function int(n: number): string {
-  return Math.round(n).toLocaleString('en-US');
-}
-
-function latency(us: number): string {
-  return us < 1000 ? `${us.toFixed(0)} µs` : `${(us / 1000).toFixed(2)} ms`;
-}
-
-function mib(kib: number | undefined): string {
-  return kib === undefined ? DASH : `${(kib / 1024).toFixed(1)} MiB`;
-}
-
-function ratio(r: number | undefined): string {
-  return r === undefined || !Number.isFinite(r) ? DASH : `${r.toFixed(2)}×`;
-}
-
-function percent(share: number): string {
-  const text = `${(share * 100).toFixed(0)}%`;
-  return share > NOISY ? `${text} (!)` : text;
-}
-
-function pointAt(result: TargetResult | undefined, connections: number): Point | undefined {
-  return result?.points.find((p) => p.connections === connections);
-}
+const MiB = 1024 * 1024;
 
 function cpuRatio(point: Point | undefined, base: Point | undefined): number | undefined {
-  if (point?.cpuUsPerRequest === undefined || base?.cpuUsPerRequest === undefined || base.cpuUsPerRequest === 0) return undefined;
-  return point.cpuUsPerRequest / base.cpuUsPerRequest;
+  return divide(point?.cpuUsPerRequest, base?.cpuUsPerRequest);
 }
 
 function p99Ratio(point: Point | undefined, base: Point | undefined): number | undefined {
-  if (point === undefined || base === undefined || base.wrk.p99Us === 0) return undefined;
-  return point.wrk.p99Us / base.wrk.p99Us;
+  return divide(point?.wrk.p99Us, base?.wrk.p99Us);
 }
 
-function measured(results: readonly TargetResult[]): TargetResult[] {
-  return results.filter((r) => r.skipped === undefined && (r.points.length > 0 || r.startupMs !== undefined));
-}
+const POINT_HEADERS = ['C', 'target', 'req/s', 'p50', 'p99', 'p99 ÷ direct', 'p99 ÷ nginx', 'p99 ÷ Go', 'CPU µs/req', 'CPU ÷ nginx', 'CPU ÷ Go', 'errors', 'other load'];
 
-function loadTable(results: readonly TargetResult[], settings: ReportSettings): string {
-  const direct = results.find((r) => r.spec.role === 'direct');
-  const nginx = results.find((r) => r.spec.role === 'baseline');
+/** One row per target for a load point: `pick` chooses the point from a target (and from the ones compared with). */
+function pointRows(results: readonly TargetResult[], label: string, pick: (r: TargetResult | undefined) => Point | undefined): string[][] {
+  const direct = withRole(results, 'direct');
+  const nginx = withRole(results, 'baseline');
+  const go = withRole(results, 'reference');
   const rows: string[][] = [];
-  for (const c of settings.concurrencies) {
-    for (const r of measured(results)) {
-      const p = pointAt(r, c);
-      if (p === undefined) continue;
-      const isDirect = r.spec.role === 'direct';
+  for (const r of measured(results)) {
+    const p = pick(r);
+    if (p === undefined) continue;
+    const isDirect = r.spec.role === 'direct';
+    rows.push([
+      label,
+      r.spec.name,
+      int(p.wrk.requestsPerSecond),
+      latency(p.wrk.p50Us),
+      latency(p.wrk.p99Us),
+      isDirect ? DASH : ratio(p99Ratio(p, pick(direct))),
+      isDirect || r === nginx ? DASH : ratio(p99Ratio(p, pick(nginx))),
+      isDirect || r === go ? DASH : ratio(p99Ratio(p, pick(go))),
+      p.cpuUsPerRequest === undefined ? DASH : p.cpuUsPerRequest.toFixed(1),
+      isDirect ? DASH : ratio(cpuRatio(p, pick(nginx))),
+      isDirect || r === go ? DASH : ratio(cpuRatio(p, pick(go))),
+      int(p.wrk.errors),
+      percent(p.otherLoad),
+    ]);
+  }
+  return rows;
+}
+
+function pointTable(rows: string[][]): string {
+  return table(POINT_HEADERS, rows, ['right', 'left', ...POINT_HEADERS.slice(2).map(() => 'right' as const)]);
+}
+
+function backpressureTable(results: readonly TargetResult[]): string | undefined {
+  const rows: string[][] = [];
+  for (const r of measured(results)) {
+    for (const p of r.backpressure) {
       rows.push([
-        String(c),
         r.spec.name,
-        int(p.wrk.requestsPerSecond),
-        latency(p.wrk.p50Us),
-        latency(p.wrk.p99Us),
-        isDirect ? DASH : ratio(p99Ratio(p, pointAt(direct, c))),
-        isDirect || r === nginx ? DASH : ratio(p99Ratio(p, pointAt(nginx, c))),
-        p.cpuUsPerRequest === undefined ? DASH : p.cpuUsPerRequest.toFixed(1),
-        isDirect ? DASH : ratio(cpuRatio(p, pointAt(nginx, c))),
-        int(p.wrk.errors),
-        percent(p.otherLoad),
+        p.kind,
+        p.complete ? `all ${int(p.expectedBytes / MiB)} MiB` : `**${(p.bytes / MiB).toFixed(1)} of ${int(p.expectedBytes / MiB)} MiB**`,
+        `${p.seconds.toFixed(1)} s`,
+        `${((p.complete ? p.bytes : 0) / MiB / p.seconds).toFixed(0)} MiB/s`,
+        mib(p.peakRssKiB),
+        mib(p.hwmKiB),
+        p.error ?? '',
       ]);
     }
   }
-  return table(
-    ['C', 'target', 'req/s', 'p50', 'p99', 'p99 ÷ direct', 'p99 ÷ nginx', 'CPU µs/req', 'CPU ÷ nginx', 'errors', 'other load'],
-    rows,
-    ['right', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
-  );
-}
-
-function footprintTable(results: readonly TargetResult[], settings: ReportSettings): string {
-  const rows = measured(results).map((r) => [
-    r.spec.name,
-    r.startupMs === undefined ? DASH : `${r.startupMs.toFixed(1)} ms`,
-    mib(r.idleRssKiB),
-    mib(r.peakRssKiB),
-    r.post === undefined ? DASH : int(r.post.wrk.requestsPerSecond),
-    r.post === undefined ? DASH : latency(r.post.wrk.p99Us),
-    r.post?.cpuUsPerRequest === undefined ? DASH : r.post.cpuUsPerRequest.toFixed(1),
-    r.post === undefined ? DASH : int(r.post.wrk.errors),
-  ]);
-  return table(
-    [
-      'target',
-      `start-up (median of ${settings.starts})`,
-      'idle RSS',
-      'peak RSS',
-      `POST 64 KiB req/s (C=${settings.postConnections})`,
-      'POST p99',
-      'POST CPU µs/req',
-      'POST errors',
-    ],
-    rows,
-    ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
-  );
-}
-
-function verdict(value: number | undefined, limit: number): string {
-  if (value === undefined || !Number.isFinite(value)) return 'n/a';
-  return value <= limit ? 'yes' : '**no**';
-}
-
-function goalsTable(results: readonly TargetResult[]): string | undefined {
-  const direct = results.find((r) => r.spec.role === 'direct');
-  const nginx = results.find((r) => r.spec.role === 'baseline');
-  const rows: string[][] = [];
-  for (const r of measured(results)) {
-    if (r.spec.role !== 'proxy') continue;
-    const cpu = cpuRatio(pointAt(r, 50), pointAt(nginx, 50));
-    const p99 = p99Ratio(pointAt(r, 200), pointAt(direct, 200));
-    const idle = r.idleRssKiB === undefined ? undefined : r.idleRssKiB / 1024;
-    const peak = r.peakRssKiB === undefined ? undefined : r.peakRssKiB / 1024;
-    rows.push(
-      [r.spec.name, 'CPU/req at C=50 vs nginx', `≤ ${GOALS.cpuVsNginxAtC50}×`, ratio(cpu), verdict(cpu, GOALS.cpuVsNginxAtC50)],
-      [r.spec.name, 'p99 at C=200 vs direct', `≤ ${GOALS.p99VsDirectAtC200}×`, ratio(p99), verdict(p99, GOALS.p99VsDirectAtC200)],
-      [r.spec.name, 'start-up (exec → first proxied 200)', `≤ ${GOALS.startupMs} ms`, r.startupMs === undefined ? DASH : `${r.startupMs.toFixed(1)} ms`, verdict(r.startupMs, GOALS.startupMs)],
-      [r.spec.name, 'idle RSS', `≤ ${GOALS.idleRssMiB} MiB`, mib(r.idleRssKiB), verdict(idle, GOALS.idleRssMiB)],
-      [r.spec.name, 'peak RSS under load', `≤ ${GOALS.peakRssMiB} MiB`, mib(r.peakRssKiB), verdict(peak, GOALS.peakRssMiB)],
-    );
-  }
   if (rows.length === 0) return undefined;
-  return table(['target', 'goal', 'limit', 'measured', 'met'], rows, ['left', 'left', 'right', 'right', 'left']);
+  return table(
+    ['target', 'point', 'arrived', 'time', 'rate', 'peak RSS (sampled every 50 ms)', 'VmHWM after', 'error'],
+    rows,
+    ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'left'],
+  );
 }
 
 export function renderReport(results: readonly TargetResult[], info: SystemInfo, settings: ReportSettings): string {
@@ -168,18 +109,49 @@ export function renderReport(results: readonly TargetResult[], info: SystemInfo,
       `${settings.profile ? ', **--profile on (numbers distorted by the profiler)**' : ''}. ` +
       `Other processes' load on those CPUs before the run: ${percent(settings.backgroundLoad)}.`,
   );
+  const go = withRole(results, 'reference');
+  out.push(
+    go === undefined
+      ? `Reference: none (${absentBecause(results, 'reference', 'knative-queue')}), so the ÷ Go figures are empty.`
+      : `Reference: ${go.spec.description}. Both queue-proxies get Knative's env for a default revision (bench/lib/knative-env.ts).`,
+  );
   out.push('');
   out.push('#### Throughput and latency (GET, 13-byte response)');
   out.push('');
-  out.push(loadTable(results, settings));
+  out.push(pointTable(settings.concurrencies.flatMap((c) => pointRows(results, String(c), (r) => pointAt(r, c)))));
   out.push('');
-  out.push('#### Start-up, memory and POST');
+  out.push(`#### POST, 64 KiB bodies, C=${settings.postConnections}`);
   out.push('');
-  out.push(footprintTable(results, settings));
-  const goals = goalsTable(results);
+  out.push(pointTable(pointRows(results, String(settings.postConnections), (r) => r?.post)));
+  const bp = settings.backpressure;
+  const backpressure = backpressureTable(results);
+  if (bp !== undefined && backpressure !== undefined) {
+    out.push('');
+    out.push('#### Backpressure');
+    out.push('');
+    out.push(
+      `slow-reader: GET of a ${bp.bigBytes / MiB} MiB file, read by the client at ${bp.readerBytesPerSecond / MiB} MiB/s. ` +
+        `slow-upload: POST of ${bp.uploadBytes / MiB} MiB, sent as fast as the target takes it, to an app reading ${bp.appBytesPerSecond / MiB} MiB/s.`,
+    );
+    out.push('');
+    out.push(backpressure);
+  }
+  const cost = costTable(results, settings.concurrencies, settings.postConnections);
+  if (cost !== undefined) {
+    out.push('');
+    out.push('#### Per-pod cost');
+    out.push('');
+    out.push(
+      `Memory in MiB: VmRSS when idle and right after each load run, VmHWM after the load runs and after everything, ` +
+        `highest VmRSS sampled during each backpressure point. Start-up: median of ${settings.starts}, exec → first 200. CPU in µs per request.`,
+    );
+    out.push('');
+    out.push(cost);
+  }
+  const goals = goalsTable(results, bp !== undefined, (bp?.readerBytesPerSecond ?? 0) / MiB, (bp?.appBytesPerSecond ?? 0) / MiB);
   if (goals !== undefined) {
     out.push('');
-    out.push('#### Against the issue\'s targets');
+    out.push("#### Against the issue's targets");
     out.push('');
     out.push(goals);
   }

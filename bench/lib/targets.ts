@@ -1,13 +1,19 @@
 // The targets the bench compares, as data. Built-ins: the backend itself, nginx as a reverse
-// proxy, and Sluice's queue-proxy; more (e.g. the activator) come from --extra-target or the
+// proxy, Knative's own Go queue-proxy (when KNATIVE_QUEUE_BIN names one), Sluice's queue-proxy,
+// and a bare node:http server; more (e.g. the activator) come from --extra-target or the
 // BENCH_EXTRA_TARGET environment variable as JSON in the same shape as TargetSpec.
+import { accessSync, constants, statSync } from 'node:fs';
+import { KNATIVE_QUEUE_ENV, KNATIVE_QUEUE_FIXED_PORTS } from './knative-env.ts';
+import { BACKEND_BODY } from './nginx-config.ts';
 
 /**
  * direct: wrk loads the backend itself (the latency floor);
- * baseline: the proxy that CPU per request is compared with (nginx);
- * proxy: a proxy measured against the issue's goals.
+ * baseline: the proxy CPU per request and p99 are also compared with (nginx);
+ * reference: the figure every Sluice figure is divided by (Knative's Go queue-proxy);
+ * proxy: a Sluice proxy, measured against the issue's goals;
+ * floor: only started (start-up and idle RSS), the start-up goal is relative to it.
  */
-export type TargetRole = 'direct' | 'baseline' | 'proxy';
+export type TargetRole = 'direct' | 'baseline' | 'reference' | 'proxy' | 'floor';
 
 export interface CommandLaunch {
   kind: 'command';
@@ -36,48 +42,69 @@ export interface TargetSpec {
   headers?: Record<string, string>;
   /** Paths (relative to the repo) that must exist, else the target is skipped with a message. */
   requires?: string[];
+  /** Why the target cannot run on this machine (e.g. its binary is not configured): skipped with this. */
+  unavailable?: string;
+  /** Ports the target binds whatever its env: skipped when one is already taken. */
+  fixedPorts?: readonly number[];
 }
 
 export const QUEUE_PROXY_MAIN = 'packages/queue-proxy/dist/main.js';
 
-export const BUILTIN_TARGETS: readonly TargetSpec[] = [
-  { name: 'direct', description: 'wrk -> backend nginx', role: 'direct' },
-  {
-    name: 'nginx',
-    description: 'nginx reverse proxy (keep-alive upstream), 1 worker',
-    role: 'baseline',
-    launch: { kind: 'nginx' },
+export const QUEUE_PROXY_TARGET: TargetSpec = {
+  name: 'queue-proxy',
+  description: 'Sluice queue-proxy (node dist/main.js)',
+  role: 'proxy',
+  requires: [QUEUE_PROXY_MAIN],
+  launch: {
+    kind: 'command',
+    command: ['{node}', QUEUE_PROXY_MAIN],
+    // Knative's env; Sluice's own ports moved off the fixed ones so it never clashes with Go's.
+    env: { ...KNATIVE_QUEUE_ENV, SLUICE_ADMIN_PORT: '{free}', SLUICE_METRICS_PORT: '{free}', SLUICE_USER_METRICS_PORT: '{free}' },
   },
-  {
-    name: 'queue-proxy',
-    description: 'Sluice queue-proxy (node dist/main.js)',
-    role: 'proxy',
-    requires: [QUEUE_PROXY_MAIN],
-    launch: {
-      kind: 'command',
-      command: ['{node}', QUEUE_PROXY_MAIN],
-      env: {
-        SERVING_NAMESPACE: 'bench',
-        SERVING_SERVICE: 'bench',
-        SERVING_CONFIGURATION: 'bench',
-        SERVING_REVISION: 'bench-00001',
-        SERVING_POD: 'bench-pod',
-        SERVING_POD_IP: '127.0.0.1',
-        QUEUE_SERVING_PORT: '{port}',
-        QUEUE_SERVING_TLS_PORT: '8112',
-        USER_PORT: '{backend_port}',
-        CONTAINER_CONCURRENCY: '0',
-        REVISION_TIMEOUT_SECONDS: '300',
-        SERVING_LOGGING_CONFIG: '',
-        SERVING_LOGGING_LEVEL: 'warn',
-        SERVING_READINESS_PROBE: '{"tcpSocket":{"port":{backend_port},"host":"127.0.0.1"},"successThreshold":1}',
-        SLUICE_ADMIN_PORT: '{free}',
-        SLUICE_METRICS_PORT: '{free}',
-        SLUICE_USER_METRICS_PORT: '{free}',
-      },
+};
+
+/** Why KNATIVE_QUEUE_BIN cannot be run, or undefined when it names an executable file. */
+function binaryProblem(bin: string | undefined): string | undefined {
+  if (bin === undefined || bin === '') return 'KNATIVE_QUEUE_BIN not set';
+  try {
+    if (!statSync(bin).isFile()) return `KNATIVE_QUEUE_BIN=${bin} is not a file`;
+    accessSync(bin, constants.X_OK);
+    return undefined;
+  } catch {
+    return `KNATIVE_QUEUE_BIN=${bin} is missing or not executable`;
+  }
+}
+
+/** The built-in targets in their default order; knative-queue is there even when it will be skipped. */
+export function builtinTargets(env: NodeJS.ProcessEnv): TargetSpec[] {
+  const bin = env.KNATIVE_QUEUE_BIN;
+  const problem = binaryProblem(bin);
+  return [
+    { name: 'direct', description: 'wrk -> backend nginx', role: 'direct' },
+    {
+      name: 'nginx',
+      description: 'nginx reverse proxy (keep-alive upstream), 1 worker',
+      role: 'baseline',
+      launch: { kind: 'nginx' },
     },
-  },
-];
+    {
+      name: 'knative-queue',
+      description: `Knative v1.12.4 Go queue-proxy (${bin ?? 'KNATIVE_QUEUE_BIN'})`,
+      role: 'reference',
+      launch: { kind: 'command', command: [bin ?? 'queue'], env: { ...KNATIVE_QUEUE_ENV } },
+      fixedPorts: KNATIVE_QUEUE_FIXED_PORTS,
+      ...(problem === undefined ? {} : { unavailable: problem }),
+    },
+    QUEUE_PROXY_TARGET,
+    {
+      name: 'node-http',
+      description: 'bare node:http server answering the backend body itself (start-up and idle RSS only)',
+      role: 'floor',
+      // Plain JavaScript: a .ts entry would add Node's type stripping to the floor's start-up and RSS.
+      launch: { kind: 'command', command: ['{node}', 'bench/lib/bare-node-server.mjs'], env: { PORT: '{port}', BODY: BACKEND_BODY } },
+    },
+  ];
+}
 
 function fail(source: string, message: string): never {
   throw new Error(`${source}: ${message}`);

@@ -54,7 +54,9 @@ t.test('scale from zero: poke at once, requests wait, probe, release within a pr
   const releasedAfter = performance.now() - readyAt
   if (r instanceof Error) throw r
   t.equal(r.status, 200)
-  t.ok(releasedAfter < 300, `released ${releasedAfter.toFixed(1)} ms after the pod appeared (within about a 200 ms probe period)`)
+  // One 200 ms probe period when the machine is quiet; the bound leaves room for a busy CI
+  // machine while still far below what the next endpoints update would take.
+  t.ok(releasedAfter < 1500, `released ${releasedAfter.toFixed(1)} ms after the pod appeared (a 200 ms probe period, plus scheduling)`)
   const probe = pod.seen.find((s) => s.url === '/healthz')
   t.ok(probe, 'the queue-proxy was probed')
   t.equal(probe?.method, 'GET')

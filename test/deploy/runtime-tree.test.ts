@@ -214,7 +214,9 @@ t.test('Dockerfile.queue runtime tree', async (t) => {
   })
 
   t.test('the image CMD starts with the Knative env, proxies to the app, answers the kubelet probe and writes nothing', async (t) => {
-    const app = await startApp((req, res) => res.end(`app saw ${req.url}`))
+    // /big: 24 MiB, enough for the body-memory scavenges (core/http/body-memory.ts) to run in this tree.
+    const big = Buffer.alloc(24 << 20, 120)
+    const app = await startApp((req, res) => res.end(req.url === '/big' ? big : `app saw ${req.url}`))
     t.teardown(() => close(app.server))
     const p = await ports(['serving', 'tls', 'admin', 'metrics', 'userMetrics'] as const)
     const before = snapshot(tree().dir)
@@ -225,12 +227,18 @@ t.test('Dockerfile.queue runtime tree', async (t) => {
       SLUICE_METRICS_PORT: String(p.metrics),
       SLUICE_USER_METRICS_PORT: String(p.userMetrics),
       SERVING_LOGGING_LEVEL: 'info',
+      SERVING_REQUEST_METRICS_BACKEND: 'prometheus',
       SLUICE_DRAIN_QUIET_PERIOD: '0s',
     }), { url: `http://127.0.0.1:${p.metrics}/metrics` })
 
     const proxied = await request(`http://127.0.0.1:${p.serving}/hello`)
     t.equal(proxied.status, 200)
     t.equal(proxied.body, 'app saw /hello')
+    const bulk = await request(`http://127.0.0.1:${p.serving}/big`)
+    t.equal(bulk.body.length, big.length, 'a 24 MiB response arrives whole')
+    // prom-client's classes load from the tree by path (queue-proxy/src/prom-parts.ts).
+    const metrics = await request(`http://127.0.0.1:${p.userMetrics}/metrics`)
+    t.match(metrics.body, /revision_request_count\{[^}]*response_code="200"[^}]*\} 2\b/, 'request metrics served from the tree')
     const probe = await request(`http://127.0.0.1:${p.serving}/`, { headers: KUBELET_QP })
     t.equal(probe.status, 200)
     t.equal(probe.body, 'queue')

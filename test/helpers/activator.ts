@@ -245,7 +245,7 @@ export function logLines(stdout: string): Array<Record<string, unknown>> {
  * resolves once it logged that it started. The log level is forced to info:
  * the start-up lines carry the ports.
  */
-export async function spawnActivator(env: Record<string, string>, startTimeoutMs = 8000): Promise<ActivatorProcess> {
+export async function spawnActivator(env: Record<string, string>, startTimeoutMs = 20_000): Promise<ActivatorProcess> {
   const run = runActivatorMain({ ...env, SLUICE_LOG_LEVEL: 'info' })
   let exit: Exit | null = null
   void run.exited.then((e) => { exit = e })

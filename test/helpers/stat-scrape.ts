@@ -48,3 +48,31 @@ export async function nextStat(metricsPort: number, timeoutMs = 2500): Promise<S
   }
   throw new Error(`no stats report within ${timeoutMs} ms`)
 }
+
+/**
+ * Records every Stat the reporter publishes until stop() (polling every 5 ms),
+ * so a test can sum over windows instead of betting on which window its
+ * traffic fell into on a busy machine.
+ */
+export function collectStats(metricsPort: number): { stats: Stat[]; stop(): Promise<Stat[]> } {
+  const url = `http://127.0.0.1:${metricsPort}/metrics`
+  const stats: Stat[] = []
+  let running = true
+  const loop = (async () => {
+    let last = (await getBinary(url)).body
+    while (running) {
+      await sleep(5)
+      const now = (await getBinary(url)).body
+      if (!now.equals(last)) stats.push(decodeStat(now))
+      last = now
+    }
+  })()
+  return {
+    stats,
+    async stop() {
+      running = false
+      await loop
+      return stats
+    },
+  }
+}

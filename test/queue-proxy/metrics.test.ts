@@ -3,8 +3,9 @@
 // per-window averages that match a known load.
 import t from 'tap'
 import { decodeStat, encodeStat, emptyStat } from '@sluice/core/stat-proto'
-import { close, knativeEnv, request, sleep, startApp, startQueueProxy } from '../helpers/servers.ts'
-import { getBinary, nextStat } from '../helpers/stat-scrape.ts'
+import { close, knativeEnv, request, startApp, startQueueProxy } from '../helpers/servers.ts'
+import { collectStats, getBinary, nextStat } from '../helpers/stat-scrape.ts'
+import { accounting, waitFor } from '../helpers/request-path.ts'
 
 const POD = 'hello-00001-deployment-abc'
 
@@ -79,28 +80,45 @@ t.test('scrape endpoint shape', async (t) => {
 })
 
 t.test('averages over a window match a known load', async (t) => {
-  const app = await sleepyApp()
+  let arrived = 0
+  const app = await startApp((req, res) => {
+    arrived++
+    const ms = Number(new URL(req.url!, 'http://x').searchParams.get('ms') ?? '0')
+    setTimeout(() => res.end('ok'), ms)
+  })
   const qp = await startQueueProxy(knativeEnv(app.port))
   t.teardown(async () => { await qp.stop(); await close(app.server) })
 
-  // Right after a tick, two 1.2 s requests (one via the activator) cover the whole next window.
+  // Two 4.5 s requests (one via the activator). Windows are read until both
+  // have arrived: their arrivals are counted once, in those windows. The
+  // window after that lies wholly inside both requests, however late the
+  // arrivals were on a busy machine.
   await nextStat(qp.ports.metrics)
   const load = Promise.all([
-    request(`${qp.url}/sleep?ms=1200`),
-    request(`${qp.url}/sleep?ms=1200`, { headers: { 'K-Proxy-Request': 'activator' } }),
+    request(`${qp.url}/sleep?ms=4500`),
+    request(`${qp.url}/sleep?ms=4500`, { headers: { 'K-Proxy-Request': 'activator' } }),
   ])
+  let requests = 0
+  let proxied = 0
+  for (let seen = false; !seen;) {
+    seen = arrived === 2
+    const w = await nextStat(qp.ports.metrics)
+    requests += w.requestCount
+    proxied += w.proxiedRequestCount
+  }
+  t.equal(requests, 2, 'two arrivals, counted once')
+  t.equal(proxied, 1, 'K-Proxy-Request: activator counted as proxied')
   const full = await nextStat(qp.ports.metrics)
   t.ok(full.averageConcurrentRequests > 1.8 && full.averageConcurrentRequests <= 2.0001, `average concurrency ${full.averageConcurrentRequests} ≈ 2`)
   t.ok(full.averageProxiedConcurrentRequests > 0.9 && full.averageProxiedConcurrentRequests <= 1.0001, `proxied concurrency ${full.averageProxiedConcurrentRequests} ≈ 1`)
-  t.equal(full.requestCount, 2, 'two arrivals in a 1 s window = 2 per second')
-  t.equal(full.proxiedRequestCount, 1, 'K-Proxy-Request: activator counted as proxied')
+  t.equal(full.requestCount, 0, 'no arrivals in a window inside the requests')
   t.equal(full.podName, POD)
 
-  // The next window holds only the requests' last ~0.2 s and no arrivals.
-  const tail = await nextStat(qp.ports.metrics)
-  t.ok(tail.averageConcurrentRequests > 0.1 && tail.averageConcurrentRequests < 1.5, `tail concurrency ${tail.averageConcurrentRequests} (~0.4)`)
-  t.equal(tail.requestCount, 0)
+  // The window holding the requests' end reports less, with no arrivals.
   for (const r of await load) t.equal(r.status, 200)
+  const tail = await nextStat(qp.ports.metrics)
+  t.ok(tail.averageConcurrentRequests < 2, `tail concurrency ${tail.averageConcurrentRequests}`)
+  t.equal(tail.requestCount, 0)
 
   // An idle window reports zero load (zero fields are omitted on the wire).
   const idle = await nextStat(qp.ports.metrics)
@@ -112,22 +130,30 @@ t.test('request_count is arrivals per second: 10 short requests in a window → 
   const app = await sleepyApp()
   const qp = await startQueueProxy(knativeEnv(app.port))
   t.teardown(async () => { await qp.stop(); await close(app.server) })
+  const seen = collectStats(qp.ports.metrics)
   await nextStat(qp.ports.metrics)
   await Promise.all(Array.from({ length: 10 }, (_, i) => request(`${qp.url}/sleep?ms=${i * 10}`, i % 2 === 0 ? { headers: { 'K-Proxy-Request': 'activator' } } : {})))
-  const s = await nextStat(qp.ports.metrics)
-  t.equal(s.requestCount, 10)
-  t.equal(s.proxiedRequestCount, 5)
-  t.ok(s.averageConcurrentRequests > 0 && s.averageConcurrentRequests < 10, `short requests: concurrency ${s.averageConcurrentRequests} (~0.5)`)
+  await nextStat(qp.ports.metrics)
+  const windows = await seen.stop()
+  // Summed over the windows: on a busy machine the ten may straddle a tick.
+  t.equal(windows.reduce((n, w) => n + w.requestCount, 0), 10)
+  t.equal(windows.reduce((n, w) => n + w.proxiedRequestCount, 0), 5)
+  const busiest = Math.max(...windows.map((w) => w.averageConcurrentRequests))
+  t.ok(busiest > 0 && busiest < 10, `short requests: concurrency ${busiest} (~0.5)`)
 })
 
 t.test('queued requests count as concurrency (cc=1: the waiting request is in flight too)', async (t) => {
   const app = await sleepyApp()
   const qp = await startQueueProxy(knativeEnv(app.port, { CONTAINER_CONCURRENCY: '1' }))
   t.teardown(async () => { await qp.stop(); await close(app.server) })
-  await nextStat(qp.ports.metrics)
-  const a = request(`${qp.url}/sleep?ms=1100`)
-  await sleep(10)
+  // Once both are in flight (one running, one queued), the next window but one
+  // lies wholly inside the 4 s request, however busy the machine.
+  const a = request(`${qp.url}/sleep?ms=4000`)
+  t.ok(await waitFor(() => accounting(qp).running === 1), 'the first request runs')
   const b = request(`${qp.url}/sleep?ms=10`)
+  t.ok(await waitFor(() => accounting(qp).waiting === 1), 'the second waits in the breaker queue')
+  t.equal(accounting(qp).stats, 2, 'both count in flight')
+  await nextStat(qp.ports.metrics)
   const s = await nextStat(qp.ports.metrics)
   t.ok(s.averageConcurrentRequests > 1.8, `concurrency ${s.averageConcurrentRequests} includes the queued request`)
   await Promise.all([a, b])

@@ -3,7 +3,8 @@
 // failed liveness probe) must not leave us draining: if no SIGTERM arrives
 // within a second, the drain is reset.
 
-import http from 'node:http'
+import type http from 'node:http'
+import { httpModule } from '@sluice/core/builtins'
 import type { Drainer } from './drainer.ts'
 import { notFound } from './metrics-server.ts'
 import { SIDE_PORT_OPTIONS } from '@sluice/core/http/connection-limits'
@@ -16,7 +17,7 @@ export interface AdminState {
 export const RESET_WITHOUT_SIGTERM_MS = 1000
 
 export function createAdminServer(drainer: Drainer, state: AdminState, resetAfterMs = RESET_WITHOUT_SIGTERM_MS): http.Server {
-  return http.createServer(SIDE_PORT_OPTIONS, (req, res) => {
+  return httpModule().createServer(SIDE_PORT_OPTIONS, (req, res) => {
     const q = req.url!.indexOf('?')
     const path = q === -1 ? req.url : req.url!.slice(0, q)
     if (path !== '/wait-for-drain') {

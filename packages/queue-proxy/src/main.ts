@@ -3,6 +3,7 @@
 // signal, drain. Exit 1 on bad configuration or a server failure; exit 0
 // after a graceful drain; a second signal exits 1 at once (as Knative).
 
+import { capYoungGeneration } from '@sluice/core/heap-tuning'
 import { createLogger, zapConfigLevel } from '@sluice/core/logging'
 import { loadConfig } from './config.ts'
 import { QueueProxy } from './queue-proxy.ts'
@@ -15,6 +16,7 @@ async function main(): Promise<void> {
     process.stderr.write(`queue-proxy: invalid configuration: ${(err as Error).message}\n`)
     process.exit(1)
   }
+  capYoungGeneration()
   const log = createLogger({
     name: 'queueproxy',
     level: cfg.loggingLevel || zapConfigLevel(cfg.loggingConfig),

@@ -1,12 +1,13 @@
 // :9090 — the autoscaler's scrape endpoint (spec §1.4, §1.12). `/metrics`
 // with any method and any Accept gets the protobuf Stat; all else is 404.
 
-import http from 'node:http'
+import type http from 'node:http'
+import { httpModule } from '@sluice/core/builtins'
 import type { StatsReporter } from './stats-reporter.ts'
 import { SIDE_PORT_OPTIONS } from '@sluice/core/http/connection-limits'
 
 export function createMetricsServer(reporter: StatsReporter): http.Server {
-  return http.createServer(SIDE_PORT_OPTIONS, (req, res) => {
+  return httpModule().createServer(SIDE_PORT_OPTIONS, (req, res) => {
     const q = req.url!.indexOf('?')
     const path = q === -1 ? req.url : req.url!.slice(0, q)
     if (path !== '/metrics') {

@@ -1,11 +1,13 @@
 // User-facing request metrics on :9091 (spec §1.13, Knative 1.12 names):
 // revision_request_count/latencies around the whole chain,
 // revision_app_request_count/latencies around the user container,
-// revision_queue_depth. Probes are not recorded. prom-client is loaded only
-// when metrics are on; label children are cached per response code.
+// revision_queue_depth. Probes are not recorded. prom-client (its four
+// classes, prom-parts.ts) is loaded only when metrics are on; label children
+// are cached per response code.
 
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { QueueConfig } from './config.ts'
+import { loadPromParts, type PromParts } from './prom-parts.ts'
 
 const BUCKETS_MS = [5, 10, 20, 40, 60, 80, 100, 150, 200, 250, 300, 350, 400, 450, 500, 600, 700, 800, 900, 1000, 2000, 5000, 10000, 20000, 50000, 100000]
 
@@ -25,7 +27,7 @@ export class RequestMetrics {
   private readonly outer = new Map<string, Child>()
   private readonly app = new Map<number, Child>()
 
-  private constructor(prom: typeof import('prom-client'), cfg: QueueConfig) {
+  private constructor(prom: PromParts, cfg: QueueConfig) {
     const registry = new prom.Registry()
     this.registry = registry
     this.base = {
@@ -45,9 +47,8 @@ export class RequestMetrics {
     this.queueDepth = new prom.Gauge({ name: 'revision_queue_depth', help: 'The current number of items in the serving and waiting queue, or not reported if unlimited concurrency.', labelNames: labels, registers: [registry] })
   }
 
-  static async create(cfg: QueueConfig): Promise<RequestMetrics> {
-    const prom = await import('prom-client')
-    return new RequestMetrics(prom, cfg)
+  static create(cfg: QueueConfig): RequestMetrics {
+    return new RequestMetrics(loadPromParts(), cfg)
   }
 
   recordRequest(code: number, routeTag: string, latencyMs: number): void {

@@ -1,12 +1,13 @@
 // :9091 — Prometheus text for the user-facing request metrics (spec §1.13).
 
-import http from 'node:http'
+import type http from 'node:http'
+import { httpModule } from '@sluice/core/builtins'
 import type { Registry } from 'prom-client'
 import { notFound } from './metrics-server.ts'
 import { SIDE_PORT_OPTIONS } from '@sluice/core/http/connection-limits'
 
 export function createUserMetricsServer(registry: Registry): http.Server {
-  return http.createServer(SIDE_PORT_OPTIONS, (req, res) => {
+  return httpModule().createServer(SIDE_PORT_OPTIONS, (req, res) => {
     if (req.url !== '/metrics' && !req.url!.startsWith('/metrics?')) {
       notFound(res)
       return

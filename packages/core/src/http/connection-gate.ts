@@ -16,14 +16,14 @@
 // beyond it, are refused with REFUSED_STREAM, which a client may safely retry).
 
 import type http from 'node:http'
-import http2 from 'node:http2'
+import type http2 from 'node:http2'
+import { NGHTTP2_REFUSED_STREAM } from './h2-codes.ts'
 import type net from 'node:net'
 
 export type Handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void
 export type UpgradeHandler = (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => void
 
 const kGate = Symbol('sluice.gate')
-const { NGHTTP2_REFUSED_STREAM } = http2.constants
 
 const PIPELINE_FULL = 'too many pipelined requests\n'
 

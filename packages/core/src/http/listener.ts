@@ -10,10 +10,11 @@
 // connection and HTTP/2 handlers at most maxConcurrentStreams per session
 // (connection-gate.ts).
 
-import http from 'node:http'
+import type http from 'node:http'
 import type http2 from 'node:http2'
 import type net from 'node:net'
 import { createServer as createTcpServer } from 'node:net'
+import { httpModule } from '../builtins.ts'
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connection-limits.ts'
 import { createH1Gate, createH2Gate, type Handler, type UpgradeHandler } from './connection-gate.ts'
 import { H2cSocket } from './h2c-socket.ts'
@@ -58,7 +59,7 @@ interface ConnSocket extends net.Socket {
 export function createDualListener(opts: DualListenerOptions): DualListener {
   const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...opts.limits }
   const gate = createH1Gate({ onRequest: opts.onRequest, onUpgrade: opts.onUpgrade, maxPipelined: limits.maxPipelined, onFirstRequest: clearDeadline })
-  const h1 = http.createServer({
+  const h1 = httpModule().createServer({
     // Revision timeouts bound requests, not Node's defaults (300 s request timeout).
     requestTimeout: 0,
     // Heads of later requests on a connection; the first one is bounded from accept (kDeadline).

@@ -3,7 +3,8 @@
 // (/debug/pprof/profile?seconds=N, .cpuprofile JSON for Chrome DevTools) and
 // a heap snapshot (/debug/pprof/heap). Loaded only when enabled.
 
-import http from 'node:http'
+import type http from 'node:http'
+import { httpModule } from '../builtins.ts'
 import { Session } from 'node:inspector/promises'
 import { SIDE_PORT_OPTIONS } from './connection-limits.ts'
 
@@ -11,7 +12,7 @@ const INDEX = '<html><body>/debug/pprof/<br><a href="profile?seconds=10">profile
 
 /** `enabled` is read per request: the activator listens always and answers 404 while off (as Knative HEAD). */
 export function createProfilingServer(enabled: () => boolean = () => true): http.Server {
-  return http.createServer(SIDE_PORT_OPTIONS, (req, res) => {
+  return httpModule().createServer(SIDE_PORT_OPTIONS, (req, res) => {
     if (!enabled()) {
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' })
       res.end('profiling is disabled\n')

@@ -6,9 +6,11 @@
 // admission (breaker, throttler) and accounting.
 
 import type http from 'node:http'
-import http2 from 'node:http2'
+import type http2 from 'node:http2'
+import { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } from './h2-codes.ts'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Dispatcher } from 'undici'
+import { bodyBytes, uploadEnded, uploadStarted } from './body-memory.ts'
 import { replyGoError } from './go-error.ts'
 import { responseHeaderList, responseHeaderObject } from './response-headers.ts'
 
@@ -31,7 +33,6 @@ export type TimeoutKind = 'total' | 'start' | 'idle'
 const kExchange = Symbol('sluice.exchange')
 interface Tagged { [kExchange]?: ProxyExchange }
 
-const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR } = http2.constants
 
 export abstract class ProxyExchange implements Dispatcher.DispatchHandler {
   readonly req: Req
@@ -48,6 +49,8 @@ export abstract class ProxyExchange implements Dispatcher.DispatchHandler {
   protected lengthDeclared = false
   /** 100 Continue was sent (a retried dispatch must not send it twice). */
   private continued = false
+  /** A request body is streaming (body-memory.ts watches while any is). */
+  private uploading = false
   protected controller: Dispatcher.DispatchController | null = null
   protected finished = false
   protected upstreamDone = false
@@ -100,6 +103,10 @@ export abstract class ProxyExchange implements Dispatcher.DispatchHandler {
       stream.once('aborted', onH2ClientReset)
     }
     dispatcher.dispatch({ origin, path, method: req.method!, headers, body, idempotent: false, blocking: false, reset: false }, this)
+    if (body !== null && !this.uploading) {
+      this.uploading = true
+      uploadStarted()
+    }
   }
 
   // ---- undici DispatchHandler ----
@@ -129,6 +136,7 @@ export abstract class ProxyExchange implements Dispatcher.DispatchHandler {
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.finished) return
     this.size += chunk.length
+    bodyBytes(chunk.length)
     this.touchIdle()
     if (!this.res.write(chunk)) {
       controller.pause()
@@ -220,6 +228,10 @@ export abstract class ProxyExchange implements Dispatcher.DispatchHandler {
     if (this.startTimer !== null) clearTimeout(this.startTimer)
     if (this.idleTimer !== null) clearTimeout(this.idleTimer)
     this.totalTimer = this.startTimer = this.idleTimer = null
+    if (this.uploading) {
+      this.uploading = false
+      uploadEnded()
+    }
     if (!this.upstreamDone && this.controller !== null && !this.controller.aborted) {
       this.controller.abort(new Error('request finished before the upstream response'))
     }

@@ -3,7 +3,8 @@
 // redirects followed like Go's http.Client, ready iff the final status is
 // 200-399. With HTTP/2 auto-detection (HEAD semantics) the GET first goes over
 // h2c prior knowledge and falls back to HTTP/1.1 on error or a non-ready status.
-import { request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http'
+import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http'
+import { httpModule } from '@sluice/core/builtins'
 import type { ClientHttp2Session, IncomingHttpHeaders } from 'node:http2'
 import { UserAgent } from '@sluice/core/constants'
 import type { HTTPGetAction } from './probe-spec.ts'
@@ -185,7 +186,7 @@ function get(target: Target, headers: OutgoingHttpHeaders, timeoutMs: number): P
     }
     let req: ClientRequest
     try {
-      const send = target.secure ? process.getBuiltinModule('node:https').request : httpRequest
+      const send = target.secure ? process.getBuiltinModule('node:https').request : httpModule().request
       req = send({ host: target.hostname, port: target.port, path: target.path, method: 'GET', headers, agent: false })
     } catch (err) {
       reject(new Error(`Get "${target.url}": ${(err as Error).message}`))
