@@ -320,14 +320,27 @@ export function descendants(pid: number): ProcessInfo[] {
   return out
 }
 
-/** Live processes whose command line or environment mentions `text` (a unique path, port or marker). */
-export function processesMentioning(text: string): ProcessInfo[] {
+/** Live processes whose command line or environment mentions `text` (a unique path, port or marker); with `ancestor`, only its descendants. */
+export function processesMentioning(text: string, ancestor?: number): ProcessInfo[] {
   const out: ProcessInfo[] = []
   for (const e of readdirSync('/proc')) {
     if (!/^\d+$/.test(e) || Number(e) === process.pid) continue
     const cmdline = cmdlineOf(Number(e))
     if (cmdline === null) continue
-    if (cmdline.includes(text) || (readProc(e, 'environ') ?? '').includes(text)) out.push({ pid: Number(e), cmdline })
+    if (!cmdline.includes(text) && !(readProc(e, 'environ') ?? '').includes(text)) continue
+    if (ancestor !== undefined && !descendsFrom(Number(e), ancestor)) continue
+    out.push({ pid: Number(e), cmdline })
   }
   return out
+}
+
+/** Whether `ancestor` is among pid's parents (another test run may have processes with the same names). */
+function descendsFrom(pid: number, ancestor: number): boolean {
+  for (let p = pid, hops = 0; p > 1 && hops < 64; hops++) {
+    const stat = readProc(String(p), 'stat')
+    if (stat === null) return false
+    p = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+    if (p === ancestor) return true
+  }
+  return false
 }

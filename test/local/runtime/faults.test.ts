@@ -30,7 +30,10 @@ t.test('an app crash mid-request gets 502 and the app restarts; a dead queue-pro
   t.ok(crashed.status === 502 || crashed.status === 503, `the in-flight request gets ${crashed.status} (502/503)`)
   t.ok(crashed.ms < 1500, `and gets it at once (${crashed.ms.toFixed(0)} ms)`)
 
-  // The instance restarts its app (kubelet-style) and serves again.
+  // The instance restarts its app (kubelet-style) and serves again. A request sent
+  // before the runtime has seen the exit can still meet the dead app (as in a pod
+  // before its probe fails), so the next one goes once the exit is noticed.
+  t.ok(await waitFor(() => run.lines.includes('instance faults-00001-001: app exited (3); restarting it'), 5000), 'the crash is noticed')
   const next = await send(url, { timeoutMs: 10_000 })
   t.equal(next.status, 200, `the next request is answered 200 (after ${next.ms.toFixed(0)} ms)`)
   t.not(JSON.parse(next.body).pid, firstPid, 'by a new app process')
@@ -41,14 +44,14 @@ t.test('an app crash mid-request gets 502 and the app restarts; a dead queue-pro
 
   // The queue-proxy dies: the whole "pod" restarts (a new queue-proxy and app) and serves again.
   const marker = `SERVING_POD=${inst[0]!.id}`
-  const qps = processesMentioning(marker).filter((p) => p.cmdline.includes('queue-proxy/dist/main.js'))
+  const qps = processesMentioning(marker, process.pid).filter((p) => p.cmdline.includes('queue-proxy/dist/main.js'))
   t.equal(qps.length, 1, 'the instance\'s queue-proxy is found by its SERVING_POD')
   process.kill(qps[0]!.pid, 'SIGKILL')
   t.ok(await waitFor(() => revision(rt, 'faults-00001').instances[0]?.restarts === 2, 5000), 'the instance restarts')
   t.ok(run.lines.includes('instance faults-00001-001: queue-proxy exited (SIGKILL); restarting the instance'), 'and says so in one line')
   const afterQp = await send(url, { timeoutMs: 10_000 })
   t.equal(afterQp.status, 200, `the next request is answered 200 (after ${afterQp.ms.toFixed(0)} ms)`)
-  t.not(processesMentioning(marker).find((p) => p.cmdline.includes('queue-proxy/dist/main.js'))?.pid, qps[0]!.pid, 'by a new queue-proxy')
+  t.not(processesMentioning(marker, process.pid).find((p) => p.cmdline.includes('queue-proxy/dist/main.js'))?.pid, qps[0]!.pid, 'by a new queue-proxy')
 
   // Now the restarted app never listens: the request waits for it only until
   // the revision timeout (timeoutSeconds: 2), then 504.
