@@ -10,12 +10,24 @@ import { close, listen, request, sleep } from './servers.ts'
 
 export const MAIN_JS = join(import.meta.dirname, '../../packages/queue-proxy/dist/main.js')
 
-/** A port nothing listens on right now (listen on 0, close). */
+/**
+ * A port nothing listens on right now, below the kernel's ephemeral range
+ * (32768+): a port from that range can be taken meanwhile by any outgoing
+ * connection on the machine, or by a client that retries against it and
+ * connects to itself (same source and destination port), which then holds it.
+ */
 export async function freePort(): Promise<number> {
-  const s = http.createServer()
-  const port = await listen(s)
-  await close(s)
-  return port
+  for (let attempt = 0; ; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000)
+    const s = http.createServer()
+    try {
+      await listen(s, port)
+      await close(s)
+      return port
+    } catch (err) {
+      if (attempt >= 50) throw err
+    }
+  }
 }
 
 export interface Exit {

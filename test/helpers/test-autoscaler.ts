@@ -9,6 +9,7 @@ import net from 'node:net'
 import { once } from 'node:events'
 import { WebSocketServer } from 'ws'
 import { decodeWireStatMessages, type Stat, type WireStatMessage } from '@sluice/core/stat-proto'
+import { freePort } from './process.ts'
 
 /** One binary frame, decoded. */
 export interface ReceivedFrame {
@@ -135,6 +136,9 @@ export class TestAutoscaler {
       s.once('close', () => this.rawSockets.delete(s))
     })
     server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => this.upgrade(req, socket, head))
+    // A fixed port outside the ephemeral range: a restart must get it back
+    // while the activator keeps dialling it.
+    if (this.boundPort === 0) this.boundPort = await freePort()
     server.listen(this.boundPort, '127.0.0.1')
     await once(server, 'listening')
     this.boundPort = (server.address() as net.AddressInfo).port
