@@ -18,10 +18,12 @@ import { freePort } from '../helpers/process.ts'
 import { FakeKubeApi } from '../helpers/fake-kube-api.ts'
 
 const NODE = join(REPO_ROOT, 'node_modules/.bin/node')
+const QUEUE_BUNDLER = join(REPO_ROOT, 'packages/queue-proxy/bundle.mjs')
+const QUEUE_BUNDLE = 'queue-proxy.bundle.mjs'
 const KUBELET_QP = { 'User-Agent': 'kube-probe/1.30', 'K-Network-Probe': 'queue' }
 const KUBELET_ACTIVATOR = { 'User-Agent': 'kube-probe/1.30', 'K-Kubelet-Probe': 'activator' }
 /** Root devDependencies that must never reach an image. */
-const DEV_TOOLS = ['tap', 'typescript', 'typescript-eslint', 'eslint', '@eslint/js', 'node']
+const DEV_TOOLS = ['tap', 'typescript', 'typescript-eslint', 'eslint', '@eslint/js', 'node', 'esbuild']
 
 interface Lock {
   packages: Record<string, { dev?: boolean; link?: boolean }>
@@ -32,11 +34,14 @@ const lock = JSON.parse(readFileSync(join(REPO_ROOT, 'package-lock.json'), 'utf8
 
 /** Compiles the workspaces if a test run comes without `npm run build` first. */
 function ensureBuilt(): void {
-  const outputs = ['core/dist/constants.js', 'queue-proxy/dist/main.js', 'activator/dist/main.js']
+  const outputs = ['core/dist/constants.js', 'queue-proxy/dist/main.js', `queue-proxy/dist/${QUEUE_BUNDLE}`, 'activator/dist/main.js']
   if (outputs.every((o) => existsSync(join(REPO_ROOT, 'packages', o)))) return
   const r = spawnSync(NODE, [join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-b', 'packages/queue-proxy', 'packages/activator'],
     { cwd: REPO_ROOT, encoding: 'utf8' })
   if (r.status !== 0) throw new Error(`tsc -b failed:\n${r.stdout}${r.stderr}`)
+  // The Dockerfile's build stage bundles right after tsc, as `npm run build` does.
+  const b = spawnSync(NODE, [QUEUE_BUNDLER], { cwd: REPO_ROOT, encoding: 'utf8' })
+  if (b.status !== 0) throw new Error(`bundling failed:\n${b.stdout}${b.stderr}`)
 }
 
 /** The environment for npm: ours minus what an enclosing `npm test` exported (npm_config_* would steer the child). */
@@ -211,6 +216,8 @@ t.test('Dockerfile.queue runtime tree', async (t) => {
     t.notOk(names.includes('@kubernetes/client-node'), 'no @kubernetes/client-node')
     t.notOk(existsSync(join(tree().dir, 'packages/activator')), 'no activator workspace')
     t.ok(existsSync(join(tree().dir, 'packages/queue-proxy/dist/main.js')), 'the CMD file is there')
+    t.ok(existsSync(join(tree().dir, `packages/queue-proxy/dist/${QUEUE_BUNDLE}`)), 'the bundle main.js starts is there')
+    t.notOk(existsSync(join(tree().dir, 'packages/queue-proxy/tsconfig.tsbuildinfo')), 'no build info, so main.js takes the bundle')
   })
 
   t.test('the image CMD starts with the Knative env, proxies to the app, answers the kubelet probe and writes nothing', async (t) => {
