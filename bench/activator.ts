@@ -20,6 +20,7 @@ import { ACTIVATOR_MAIN } from './activator-lib/processes.ts';
 import { writeActivatorSection } from './activator-lib/readme-section.ts';
 import { renderActivatorReport, type ReportInput } from './activator-lib/report.ts';
 import { startStatServer } from './activator-lib/stat-server.ts';
+import { runStartup } from './activator-lib/startup.ts';
 import { runUploadMemory } from './activator-lib/upload-memory.ts';
 import { runWarmPath } from './activator-lib/warm-path.ts';
 
@@ -130,7 +131,9 @@ async function main(): Promise<number> {
     warmupS: options.warmupS,
   };
   for (const part of options.parts) {
-    if (part === 'warm') {
+    if (part === 'startup') {
+      input.startup = await runStartup(ctx, { starts: options.starts });
+    } else if (part === 'warm') {
       input.warm = await runWarmPath(ctx, { concurrencies: options.concurrencies, durationS: options.durationS, warmupS: options.warmupS });
     } else if (part === 'rate') {
       input.rate = { ...RATE, durationS: options.rateDurationS };

@@ -1,11 +1,13 @@
 // Command-line options of bench/activator.ts.
 import { parseArgs } from 'node:util';
 
-export const PARTS = ['warm', 'rate', 'cold', 'backpressure', 'uploads'] as const;
+export const PARTS = ['startup', 'warm', 'rate', 'cold', 'backpressure', 'uploads'] as const;
 export type Part = (typeof PARTS)[number];
 
 export interface ActivatorOptions {
   parts: Part[];
+  /** start-up: start-ups per activator. */
+  starts: number;
   quick: boolean;
   durationS: number;
   warmupS: number;
@@ -25,10 +27,12 @@ export interface ActivatorOptions {
 export const USAGE = `usage: npm run bench:activator -- [options]
    (or: ./node_modules/.bin/node --conditions=sluice-source bench/activator.ts [options], after npm run build)
 
-  --parts <list>              which parts, in this order: warm,rate,cold,backpressure,uploads
+  --parts <list>              which parts, in this order: startup,warm,rate,cold,backpressure,uploads
                               (default: all)
-  --quick                     smoke run: 2 s per warm-path point, 5 s at the fixed rate,
+  --quick                     smoke run: 3 start-ups, 2 s per warm-path point, 5 s at the fixed rate,
                               5 cold starts, 15 s of backpressure
+  --starts <n>                start-up: start-ups per activator (default 7; KNATIVE_ACTIVATOR_BIN
+                              adds Knative's activator beside Sluice's)
   --duration <s>              warm path: measured seconds per point (default 8)
   --warmup <s>                warm path and fixed rate: warm-up seconds (default 2)
   --concurrency <list>        warm path: wrk connections (default 10,50,200)
@@ -84,6 +88,7 @@ export function parseActivatorOptions(argv: string[]): ActivatorOptions | undefi
       'write-readme': { type: 'boolean', default: false },
       'keep-tmp': { type: 'boolean', default: false },
       'quiet-wait': { type: 'string', default: '15' },
+      starts: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -107,6 +112,7 @@ export function parseActivatorOptions(argv: string[]): ActivatorOptions | undefi
     warmupS: values.warmup !== undefined ? positiveInt(values.warmup, '--warmup') : quick ? 1 : 2,
     concurrencies: [...new Set(values.concurrency.split(',').map((c) => positiveInt(c.trim(), '--concurrency')))],
     rateDurationS: values['rate-duration'] !== undefined ? positiveInt(values['rate-duration'], '--rate-duration') : quick ? 5 : 20,
+    starts: values.starts !== undefined ? positiveInt(values.starts, '--starts') : quick ? 3 : 7,
     coldStarts: values['cold-starts'] !== undefined ? positiveInt(values['cold-starts'], '--cold-starts') : quick ? 5 : 20,
     burst,
     coldProbeFrequency: values['cold-probe-frequency'],

@@ -7,10 +7,11 @@ export const ACTIVATOR_README_DOC = `## Activator
 \`bench/activator.ts\` measures Sluice's activator (\`packages/activator\`) against the issue's
 targets. Like the queue-proxy bench it prints numbers and never fails on one.
 
-    npm run bench:activator                        # builds, then runs all four parts (~6 minutes)
+    npm run bench:activator                        # builds, then runs every part (~7 minutes)
     npm run bench:activator -- --quick             # smoke run (~2 minutes)
     npm run bench:activator -- --parts cold,backpressure --full
     npm run bench:activator -- --write-readme      # also put the report below
+    KNATIVE_ACTIVATOR_BIN=/path/to/activator npm run bench:activator -- --parts startup   # beside Knative's
     ./node_modules/.bin/node --conditions=sluice-source bench/activator.ts --help   # every option
 
 Requirements: those of the queue-proxy bench plus Debian's \`hey\`
@@ -26,6 +27,18 @@ revisions and endpoints) and the autoscaler with a small websocket stat server. 
 backend, the queue-proxy behind the activator and the harness. The queue-proxy-only rows put the
 queue-proxy on CPU 0 instead, exactly as the queue-proxy bench does.
 
+0. **Start-up and idle memory** (\`--parts startup\`, \`--starts N\`, default 7): the activator with
+   the *Kubernetes* endpoint source, as in a cluster, listing and watching a stub API server
+   (\`activator-lib/kube-api-stub.ts\`: one revision scaled to zero, the ConfigMaps and Secrets
+   Knative's informers list, watches that stay quiet). Start-up is exec → the first 200 to a
+   kubelet probe (polled every 2 ms); idle RSS is VmRSS 2 s later. With \`KNATIVE_ACTIVATOR_BIN\`
+   naming Knative's activator binary (built as \`../shared/knative/BUILD.md\` says), it is started
+   the same way, alternately with Sluice's, and every figure gets a ÷ Knative column. Knative's
+   activator needs its fixed ports (8012, 8013, 8008, 9090) free, a stat server on :8080 (the
+   bench starts one) and \`autoscaler.knative-serving.svc.cluster.local\` resolving to 127.0.0.1
+   (\`/etc/hosts\`); its rows are skipped with the reason when any is missing. Knative's readiness
+   waits for the autoscaler websocket, so both activators get one. Targets: start-up ≤ 600 ms and
+   idle RSS ≤ 90 MiB.
 1. **Warm path**: \`wrk -t1 -c C\` (C = 10, 50, 200; 8 s after a 2 s warm-up) against the
    nginx backend (\`return 200\`, 13 bytes) directly, through the queue-proxy, and through
    activator → queue-proxy (revision containerConcurrency 0, the pod listed ready). CPU µs per

@@ -6,11 +6,16 @@ import type { BackpressureResult, Sample } from './backpressure.ts';
 import type { ColdResult, ColdRun } from './cold-start.ts';
 import type { RateResult, RateRow, RateTool } from './fixed-rate.ts';
 import { percentile } from './percentile.ts';
+import { SETTLE_MS, type StartupResult, type StartupRow } from './startup.ts';
 import type { PhaseFigures, UploadMemoryResult } from './upload-memory.ts';
 import type { WarmPoint, WarmResult } from './warm-path.ts';
 
 /** The issue's targets for the activator. */
 export const TARGETS = {
+  /** Start-up: exec → first 200 to the kubelet probe, Kubernetes source (median). */
+  startupMs: 600,
+  /** Idle RSS with the Kubernetes source (median). */
+  idleRssMiB: 90,
   /** Activator CPU per request ≤ the queue-proxy's × this, at the same C. */
   cpuVsQueueProxy: 1.3,
   /** Fixed-rate p95 through the activator ≤ direct p95 + this (Knative's SLO allows 10 ms). */
@@ -39,6 +44,7 @@ export interface ReportInput {
   durationS: number;
   warmupS: number;
   rate?: { workers: number; perWorkerRate: number; durationS: number; appDelayMs: number };
+  startup?: StartupResult;
   warm?: WarmResult;
   fixedRate?: RateResult;
   cold?: ColdResult;
@@ -331,8 +337,38 @@ function uploadsSection(u: UploadMemoryResult): string[] {
   ];
 }
 
+function startupSection(r: StartupResult): string[] {
+  const knative = r.rows.find((row) => row.name === 'knative-activator');
+  const medMs = (row: StartupRow): number => percentile(row.startupsMs, 50);
+  const medKiB = (row: StartupRow): number => percentile(row.idleRssKiB, 50);
+  const out = [
+    '#### Start-up and idle memory',
+    '',
+    `Each activator is started ${r.rows[0]?.startupsMs.length ?? 0} times, alternately, pinned to the activator's CPU, with the Kubernetes ` +
+      'endpoint source listing and watching a stub API server (one revision, scaled to zero) and a stat server standing in for the autoscaler. ' +
+      `Start-up: exec → the first 200 to a kubelet probe, polled every 2 ms. Idle RSS: VmRSS ${SETTLE_MS / 1000} s later.` +
+      (r.knativeSkipped === undefined ? '' : ` Knative's activator not measured: ${r.knativeSkipped}.`),
+    '',
+    '| Activator | start-up, median (min–max) | idle RSS, median | ÷ Knative (start-up, RSS) |',
+    '|---|---|---|---|',
+  ];
+  for (const row of r.rows) {
+    const vs = knative === undefined || row === knative ? DASH : `${ratio(medMs(row) / medMs(knative))}, ${ratio(medKiB(row) / medKiB(knative))}`;
+    const range = row.startupsMs.length === 0 ? '' : ` (${Math.min(...row.startupsMs).toFixed(0)}–${Math.max(...row.startupsMs).toFixed(0)})`;
+    out.push(`| ${row.description} | ${msText(medMs(row), 0)}${range} | ${mib(medKiB(row))} | ${vs} |`);
+  }
+  return out;
+}
+
 function goalsSection(input: ReportInput): string[] {
   const rows: string[][] = [];
+  const sluiceStart = input.startup?.rows.find((row) => row.name === 'sluice-activator');
+  if (sluiceStart !== undefined && sluiceStart.startupsMs.length > 0) {
+    const ms = percentile(sluiceStart.startupsMs, 50);
+    const rss = percentile(sluiceStart.idleRssKiB, 50);
+    rows.push(['start-up', 'exec → Ready, Kubernetes source, median', `≤ ${TARGETS.startupMs} ms`, msText(ms, 0), verdict(ms <= TARGETS.startupMs)]);
+    rows.push(['start-up', 'idle RSS, Kubernetes source, median', `≤ ${TARGETS.idleRssMiB} MiB`, mib(rss), verdict(rss / 1024 <= TARGETS.idleRssMiB)]);
+  }
   if (input.warm !== undefined) {
     for (const c of [...new Set(input.warm.points.map((p) => p.connections))]) {
       const r = cpuRatio(input.warm, c);
@@ -405,6 +441,7 @@ export function renderActivatorReport(input: ReportInput): string {
       `${input.quick ? ' Quick mode (short runs).' : ''} Other processes' load on those CPUs before the run: ${percent(input.backgroundLoad)}.`,
   ];
   const sections: string[][] = [];
+  if (input.startup !== undefined) sections.push(startupSection(input.startup));
   if (input.warm !== undefined) sections.push(warmSection(input, input.warm));
   if (input.fixedRate !== undefined) sections.push(rateSection(input, input.fixedRate));
   if (input.cold !== undefined) sections.push(coldSection(input, input.cold));
@@ -413,6 +450,7 @@ export function renderActivatorReport(input: ReportInput): string {
   sections.push(goalsSection(input));
   for (const s of sections) if (s.length > 0) out.push('', ...s);
   const notes = [
+    ...(input.startup?.failures ?? []).map((f) => `- start-up failed: ${f.split('\n')[0]}`),
     ...(input.warm?.failures ?? []).map((f) => `- warm path failed: ${f.split('\n')[0]}`),
     ...(input.fixedRate?.failures ?? []).map((f) => `- fixed rate failed: ${f.split('\n')[0]}`),
     ...(input.cold?.failures ?? []).map((f) => `- scale from zero failed: ${f.split('\n')[0]}`),

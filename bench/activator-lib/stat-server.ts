@@ -18,8 +18,9 @@ export interface StatServer {
   close(): Promise<void>;
 }
 
-export async function startStatServer(): Promise<StatServer> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+/** On `port` (8080 plays Knative's autoscaler Service for Knative's activator), ephemeral by default. */
+export async function startStatServer(port = 0): Promise<StatServer> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port });
   await once(wss, 'listening');
   const server: StatServer = {
     url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`,

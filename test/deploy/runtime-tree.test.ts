@@ -20,6 +20,8 @@ import { FakeKubeApi } from '../helpers/fake-kube-api.ts'
 const NODE = join(REPO_ROOT, 'node_modules/.bin/node')
 const QUEUE_BUNDLER = join(REPO_ROOT, 'packages/queue-proxy/bundle.mjs')
 const QUEUE_BUNDLE = 'queue-proxy.bundle.cjs'
+const ACTIVATOR_BUNDLER = join(REPO_ROOT, 'packages/activator/bundle.mjs')
+const ACTIVATOR_BUNDLES = ['activator.bundle.cjs', 'kubernetes.bundle.cjs']
 const KUBELET_QP = { 'User-Agent': 'kube-probe/1.30', 'K-Network-Probe': 'queue' }
 const KUBELET_ACTIVATOR = { 'User-Agent': 'kube-probe/1.30', 'K-Kubelet-Probe': 'activator' }
 /** Root devDependencies that must never reach an image. */
@@ -34,14 +36,17 @@ const lock = JSON.parse(readFileSync(join(REPO_ROOT, 'package-lock.json'), 'utf8
 
 /** Compiles the workspaces if a test run comes without `npm run build` first. */
 function ensureBuilt(): void {
-  const outputs = ['core/dist/constants.js', 'queue-proxy/dist/main.js', `queue-proxy/dist/${QUEUE_BUNDLE}`, 'activator/dist/main.js']
+  const outputs = ['core/dist/constants.js', 'queue-proxy/dist/main.js', `queue-proxy/dist/${QUEUE_BUNDLE}`, 'activator/dist/main.js',
+    ...ACTIVATOR_BUNDLES.map((b) => `activator/dist/${b}`)]
   if (outputs.every((o) => existsSync(join(REPO_ROOT, 'packages', o)))) return
   const r = spawnSync(NODE, [join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-b', 'packages/queue-proxy', 'packages/activator'],
     { cwd: REPO_ROOT, encoding: 'utf8' })
   if (r.status !== 0) throw new Error(`tsc -b failed:\n${r.stdout}${r.stderr}`)
   // The Dockerfile's build stage bundles right after tsc, as `npm run build` does.
-  const b = spawnSync(NODE, [QUEUE_BUNDLER], { cwd: REPO_ROOT, encoding: 'utf8' })
-  if (b.status !== 0) throw new Error(`bundling failed:\n${b.stdout}${b.stderr}`)
+  for (const bundler of [QUEUE_BUNDLER, ACTIVATOR_BUNDLER]) {
+    const b = spawnSync(NODE, [bundler], { cwd: REPO_ROOT, encoding: 'utf8' })
+    if (b.status !== 0) throw new Error(`bundling failed:\n${b.stdout}${b.stderr}`)
+  }
 }
 
 /** The environment for npm: ours minus what an enclosing `npm test` exported (npm_config_* would steer the child). */
@@ -277,6 +282,8 @@ t.test('Dockerfile.activator runtime tree', async (t) => {
     t.ok(names.includes('@kubernetes/client-node'), '@kubernetes/client-node (the kubernetes endpoint source needs it)')
     t.notOk(existsSync(join(tree().dir, 'packages/queue-proxy')), 'no queue-proxy workspace')
     t.ok(existsSync(join(tree().dir, 'packages/activator/dist/main.js')), 'the CMD file is there')
+    for (const b of ACTIVATOR_BUNDLES) t.ok(existsSync(join(tree().dir, `packages/activator/dist/${b}`)), `${b} (main.js starts the bundles) is there`)
+    t.notOk(existsSync(join(tree().dir, 'packages/activator/tsconfig.tsbuildinfo')), 'no build info, so main.js takes the bundle')
   })
 
   t.test('the image CMD starts with the local endpoint source, answers the kubelet probe and writes nothing', async (t) => {

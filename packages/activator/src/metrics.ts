@@ -3,14 +3,18 @@
 // waiting for capacity (cold starts), waiting uploads whose client left, the
 // autoscaler connection state.
 
-import client from 'prom-client'
+import type * as Prom from 'prom-client'
+import { loadPromParts } from '@sluice/core/prom-parts'
 import type { RevisionInfo } from './revision.ts'
 
 const LATENCY_BUCKETS_MS = [5, 10, 20, 40, 60, 80, 100, 150, 200, 250, 300, 350, 400, 450, 500, 600, 700, 800, 900, 1000, 2000, 5000, 10000, 20000, 50000, 100000]
+/** prom-client's four classes, not its index (~14 MiB and ~60 ms less: core's prom-parts.ts). */
+const client = loadPromParts()
+
 const WAIT_BUCKETS_S = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
 
-type CounterChild = ReturnType<client.Counter['labels']>
-type HistogramChild = ReturnType<client.Histogram['labels']>
+type CounterChild = ReturnType<Prom.Counter['labels']>
+type HistogramChild = ReturnType<Prom.Histogram['labels']>
 
 interface RevisionChildren {
   labels: Record<string, string>
@@ -21,18 +25,18 @@ interface RevisionChildren {
 export class ActivatorMetrics {
   readonly registry = new client.Registry()
   private readonly podName: string
-  private readonly requestCount: client.Counter
-  private readonly requestLatency: client.Histogram
-  private readonly concurrency: client.Gauge
-  private readonly capacityWait: client.Histogram
-  readonly queueDepth: client.Gauge
-  readonly bufferedBytes: client.Gauge
-  readonly shed: client.Counter
-  readonly autoscalerConnected: client.Gauge
-  readonly statsDropped: client.Counter
-  readonly abandonedUploads: client.Counter
-  readonly readAheadBytes: client.Gauge
-  readonly connectionScanSeconds: client.Gauge
+  private readonly requestCount: Prom.Counter
+  private readonly requestLatency: Prom.Histogram
+  private readonly concurrency: Prom.Gauge
+  private readonly capacityWait: Prom.Histogram
+  readonly queueDepth: Prom.Gauge
+  readonly bufferedBytes: Prom.Gauge
+  readonly shed: Prom.Counter
+  readonly autoscalerConnected: Prom.Gauge
+  readonly statsDropped: Prom.Counter
+  readonly abandonedUploads: Prom.Counter
+  readonly readAheadBytes: Prom.Gauge
+  readonly connectionScanSeconds: Prom.Gauge
   private readonly revisions = new Map<string, RevisionChildren>()
 
   constructor(podName: string) {

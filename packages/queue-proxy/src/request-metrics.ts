@@ -7,7 +7,7 @@
 
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { QueueConfig } from './config.ts'
-import { loadPromParts, type PromParts } from './prom-parts.ts'
+import { loadPromParts, type PromParts } from '@sluice/core/prom-parts'
 
 const BUCKETS_MS = [5, 10, 20, 40, 60, 80, 100, 150, 200, 250, 300, 350, 400, 450, 500, 600, 700, 800, 900, 1000, 2000, 5000, 10000, 20000, 50000, 100000]
 

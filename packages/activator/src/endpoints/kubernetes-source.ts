@@ -8,23 +8,14 @@
 // 410 Gone, resumes dropped watches from the last resourceVersion, backs off
 // exponentially on errors, and stop() ends every request.
 //
-// This module (and kube-config.ts) are the only ones that load
-// @kubernetes/client-node; the activator imports it dynamically.
+// This module, kube-list.ts and kube-config.ts are the only ones that load
+// @kubernetes/client-node; the activator imports them (kubernetes.ts) dynamically.
 
 import { setTimeout as sleep } from 'node:timers/promises'
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  DiscoveryV1Api,
-  Observable,
-  Watch,
-  type ConfigurationOptions,
-  type KubeConfig,
-  type RequestContext,
-  type ResponseContext,
-} from '@kubernetes/client-node'
+import { Watch, type KubeConfig } from '@kubernetes/client-node'
 import type { Logger } from '@sluice/core/logging'
 import { revisionKey, type RevisionInfo } from '../revision.ts'
+import { listObjects, StatusError } from './kube-list.ts'
 import type { EndpointEvents, EndpointSource, RevisionEndpoints } from './source.ts'
 
 const SERVICE_TYPE_LABEL = 'networking.internal.knative.dev/serviceType'
@@ -54,10 +45,6 @@ interface Meta {
 }
 interface KubeObject {
   metadata?: Meta
-}
-interface KubeList<T> {
-  metadata?: { resourceVersion?: string }
-  items?: T[]
 }
 interface NamedPort {
   name?: string
@@ -97,20 +84,11 @@ interface Backoff {
 
 interface ResourceSpec<T extends KubeObject> {
   name: string
-  /** Collection path for watches, e.g. /api/v1/endpoints. */
+  /** Collection path for lists and watches, e.g. /api/v1/endpoints. */
   path: string
   labelSelector?: string
-  list(options: ConfigurationOptions): Promise<KubeList<T>>
   upsert(obj: T, old: T | undefined): void
   remove(obj: T): void
-}
-
-class StatusError extends Error {
-  readonly code: number
-  constructor(code: number, message: string) {
-    super(message)
-    this.code = code
-  }
 }
 
 function isGone(err: unknown): boolean {
@@ -126,24 +104,9 @@ function objectKey(obj: KubeObject): string {
   return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`
 }
 
-/** Makes the generated API client pass our abort signal to fetch. */
-function withSignal(signal: AbortSignal): ConfigurationOptions {
-  return {
-    middleware: [
-      {
-        pre: (ctx: RequestContext) => {
-          ctx.setSignal(signal)
-          return new Observable(Promise.resolve(ctx))
-        },
-        post: (rsp: ResponseContext) => new Observable(Promise.resolve(rsp)),
-      },
-    ],
-    middlewareMergeStrategy: 'append',
-  }
-}
-
 class Reflector<T extends KubeObject> {
   private readonly spec: ResourceSpec<T>
+  private readonly kubeConfig: KubeConfig
   private readonly watcher: Watch
   private readonly log: Logger
   private readonly backoff: Backoff
@@ -160,8 +123,9 @@ class Reflector<T extends KubeObject> {
   private markSynced: () => void = () => {}
   private readonly synced = new Promise<void>((resolve) => (this.markSynced = resolve))
 
-  constructor(spec: ResourceSpec<T>, watcher: Watch, log: Logger, backoff: Backoff, listTimeoutMs: number) {
+  constructor(spec: ResourceSpec<T>, kubeConfig: KubeConfig, watcher: Watch, log: Logger, backoff: Backoff, listTimeoutMs: number) {
     this.spec = spec
+    this.kubeConfig = kubeConfig
     this.watcher = watcher
     this.log = log
     this.backoff = backoff
@@ -226,7 +190,7 @@ class Reflector<T extends KubeObject> {
 
   private async relist(): Promise<void> {
     const signal = AbortSignal.any([this.stopSignal.signal, AbortSignal.timeout(this.listTimeoutMs)])
-    const list = await this.spec.list(withSignal(signal))
+    const list = await listObjects<T>(this.kubeConfig, this.spec.path, this.spec.labelSelector, signal)
     if (this.stopped) return
     const seen = new Set<string>()
     for (const obj of list.items ?? []) {
@@ -463,20 +427,17 @@ export class KubernetesSource implements EndpointSource {
     if (this.events) throw new Error('KubernetesSource already started')
     this.events = events
     const kc = this.kubeConfig
-    const core = kc.makeApiClient(CoreV1Api)
     const watcher = new Watch(kc)
     const make = <T extends KubeObject>(spec: ResourceSpec<T>) => {
-      const r = new Reflector<T>(spec, watcher, this.log, this.backoff, this.listTimeoutMs)
+      const r = new Reflector<T>(spec, kc, watcher, this.log, this.backoff, this.listTimeoutMs)
       this.reflectors.push(r)
       return r
     }
 
     // Revisions first: the protocol picks the port of the endpoints that follow.
-    const custom = kc.makeApiClient(CustomObjectsApi)
     await make<RevisionObject>({
       name: 'revisions',
       path: '/apis/serving.knative.dev/v1/revisions',
-      list: (o) => custom.listClusterCustomObject({ group: 'serving.knative.dev', version: 'v1', plural: 'revisions' }, o),
       upsert: (obj) => this.revisionUpserted(obj),
       remove: (obj) => this.revisionRemoved(obj),
     }).start()
@@ -484,13 +445,11 @@ export class KubernetesSource implements EndpointSource {
 
     const rest: { start(): Promise<void> }[] = []
     if (this.useSlices) {
-      const discovery = kc.makeApiClient(DiscoveryV1Api)
       rest.push(
         make<EndpointSliceObject>({
           name: 'endpointslices',
           path: '/apis/discovery.k8s.io/v1/endpointslices',
           labelSelector: SLICES_SELECTOR,
-          list: (o) => discovery.listEndpointSliceForAllNamespaces({ labelSelector: SLICES_SELECTOR }, o),
           upsert: (obj, old) => this.sliceUpserted(obj, old),
           remove: (obj) => this.sliceRemoved(obj),
         }),
@@ -501,7 +460,6 @@ export class KubernetesSource implements EndpointSource {
           name: 'endpoints',
           path: '/api/v1/endpoints',
           labelSelector: ENDPOINTS_SELECTOR,
-          list: (o) => core.listEndpointsForAllNamespaces({ labelSelector: ENDPOINTS_SELECTOR }, o),
           upsert: (obj, old) => this.endpointsUpserted(obj, old),
           remove: (obj) => this.endpointsRemoved(obj),
         }),
@@ -512,7 +470,6 @@ export class KubernetesSource implements EndpointSource {
         name: 'services',
         path: '/api/v1/services',
         labelSelector: SERVICES_SELECTOR,
-        list: (o) => core.listServiceForAllNamespaces({ labelSelector: SERVICES_SELECTOR }, o),
         upsert: (obj) => this.serviceUpserted(obj),
         remove: (obj) => this.serviceRemoved(obj),
       }),

@@ -1,4 +1,5 @@
-// The four prom-client classes the request metrics use, required one by one.
+// The four prom-client classes the metrics use (queue-proxy request metrics,
+// activator metrics), required one by one.
 // prom-client's index also loads cluster aggregation, the Pushgateway (https,
 // zlib) and the default process metrics (perf_hooks, v8): measured on Node 24,
 // the index costs ~19 MiB resident and ~70 ms; these four files ~5 MiB and
