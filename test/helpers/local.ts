@@ -36,10 +36,25 @@ export interface ServiceOptions {
   env?: Record<string, string>
   /** Extra app arguments: a unique marker makes the app findable in /proc. */
   args?: string[]
+  /** spec.traffic; absent: Knative's default (100% to the latest ready revision). */
+  traffic?: { revisionName?: string; latestRevision?: boolean; percent: number; tag?: string }[]
+  /** File name in `dir` (default "<name>.yaml"). */
+  file?: string
+}
+
+/** A Service as YAML text (see writeService). */
+export function serviceYaml(o: ServiceOptions): string {
+  return serviceLines(o).join('\n') + '\n'
 }
 
 /** Writes a Service running test/local/fixtures/app.js; returns its path. */
 export function writeService(dir: string, o: ServiceOptions): string {
+  const path = join(dir, o.file ?? `${o.name}.yaml`)
+  writeFileSync(path, serviceYaml(o))
+  return path
+}
+
+function serviceLines(o: ServiceOptions): string[] {
   const q = (v: string) => JSON.stringify(v)
   const lines = [
     'apiVersion: serving.knative.dev/v1',
@@ -69,9 +84,14 @@ export function writeService(dir: string, o: ServiceOptions): string {
     lines.push('          env:')
     for (const [k, v] of env) lines.push(`            - name: ${k}`, `              value: ${q(v)}`)
   }
-  const path = join(dir, `${o.name}.yaml`)
-  writeFileSync(path, lines.join('\n') + '\n')
-  return path
+  if (o.traffic !== undefined) {
+    lines.push('  traffic:')
+    for (const tr of o.traffic) {
+      lines.push(tr.revisionName !== undefined ? `    - revisionName: ${tr.revisionName}` : '    - latestRevision: true', `      percent: ${tr.percent}`)
+      if (tr.tag !== undefined) lines.push(`      tag: ${tr.tag}`)
+    }
+  }
+  return lines
 }
 
 export interface RunningRuntime {
@@ -165,11 +185,15 @@ export interface LoadResult {
   failed: number
   /** Failures by status code or error message, for the assertion message. */
   failures: Record<string, number>
+  /** Answers by the revision the test app names in its JSON body ('?' for other bodies). */
+  byRevision: Record<string, number>
 }
 
 export interface Load {
   /** Stops sending, waits for the requests in flight and returns the totals. */
   stop(): Promise<LoadResult>
+  /** The totals so far (a copy). */
+  now(): LoadResult
 }
 
 /**
@@ -178,7 +202,7 @@ export interface Load {
  */
 export function startLoad(url: string, o: { concurrency: number; host?: string; path?: string }): Load {
   const agent = new http.Agent({ keepAlive: true, maxSockets: o.concurrency })
-  const result: LoadResult = { ok: 0, failed: 0, failures: {} }
+  const result: LoadResult = { ok: 0, failed: 0, failures: {}, byRevision: {} }
   let running = true
   const fail = (why: string) => {
     result.failed++
@@ -188,8 +212,11 @@ export function startLoad(url: string, o: { concurrency: number; host?: string; 
     while (running) {
       try {
         const r = await send(url, { host: o.host, path: o.path, agent, timeoutMs: 20_000 })
-        if (r.status === 200) result.ok++
-        else fail(`${r.status} ${r.body.trim().slice(0, 80)}`)
+        if (r.status === 200) {
+          result.ok++
+          const rev = r.body.startsWith('{') ? (JSON.parse(r.body) as { revision?: string }).revision ?? '?' : '?'
+          result.byRevision[rev] = (result.byRevision[rev] ?? 0) + 1
+        } else fail(`${r.status} ${r.body.trim().slice(0, 80)}`)
       } catch (err) {
         fail((err as Error).message)
       }
@@ -203,6 +230,7 @@ export function startLoad(url: string, o: { concurrency: number; host?: string; 
       agent.destroy()
       return result
     },
+    now: () => structuredClone(result),
   }
 }
 

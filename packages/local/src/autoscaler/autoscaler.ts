@@ -30,6 +30,8 @@ export type DecisionCause = 'initial' | 'tick' | 'poke'
 
 /** A change of the desired instance count, with the exact inputs behind it (the log line rounds them). */
 export interface ScaleEvent {
+  /** When it was decided (the autoscaler's clock, Date.now() by default). */
+  at: number
   from: number
   to: number
   cause: DecisionCause
@@ -186,6 +188,14 @@ export class Autoscaler {
     rev.targets = targets
   }
 
+  /** Whether a route sends the revision traffic (Knative's PA reachability); unreachable ones ignore min-scale. */
+  setReachable(key: string, reachable: boolean): void {
+    const rev = this.revisions.get(key)
+    if (rev === undefined || rev.decider.reachable === reachable) return
+    rev.decider.reachable = reachable
+    this.log(`autoscaler: ${key} is ${reachable ? 'reachable again' : 'unreachable (no route sends it traffic): min-scale no longer applies'}`)
+  }
+
   /** Current desired count, undefined for an unknown revision. */
   desiredScale(key: string): number | undefined {
     return this.revisions.get(key)?.desired
@@ -240,7 +250,7 @@ export class Autoscaler {
     if (decision.desired !== rev.desired) {
       const from = rev.desired
       rev.desired = decision.desired
-      if (rev.events.push({ from, to: decision.desired, cause, target: rev.spec.target, decision }) > MAX_EVENTS) rev.events.shift()
+      if (rev.events.push({ at: now, from, to: decision.desired, cause, target: rev.spec.target, decision }) > MAX_EVENTS) rev.events.shift()
       this.log(`autoscaler: ${rev.key} ${from} -> ${decision.desired} (${describeDecision(rev.spec, decision)}${cause === 'poke' ? '; activator poke' : ''})`)
       this.emit(rev.key, decision.desired)
     }

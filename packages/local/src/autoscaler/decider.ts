@@ -58,9 +58,15 @@ export class Decider {
   /** Since when the decision has been 0 after the active period (Inactive). */
   private inactiveSince: number | undefined
   private current: number
+  /**
+   * Knative's PA reachability: false once no route sends traffic to the
+   * revision; min-scale then no longer holds it up, and it may drop at once.
+   */
+  reachable: boolean
 
   constructor(spec: RevisionScaling, opts: DeciderOptions = {}) {
     this.spec = spec
+    this.reachable = spec.reachable
     this.activationTimeoutMs = opts.activationTimeoutMs ?? DEFAULT_ACTIVATION_TIMEOUT_MS
     this.initialized = spec.initialScale <= 1
     this.current = applyBounds(spec.minScale, spec.maxScale, spec.initialScale)
@@ -104,7 +110,7 @@ export class Decider {
     if (recommended < 0) {
       reason = 'no metrics yet'
     } else {
-      let min = spec.minScale
+      let min = this.reachable ? spec.minScale : 0
       // Until the initial scale has been reached once, it acts as a minimum.
       const initialFloor = spec.initialScale > 1 && !this.initialized && spec.initialScale > min
       if (initialFloor) min = spec.initialScale
@@ -132,7 +138,7 @@ export class Decider {
     const spec = this.spec
     // At least one more pod is always allowed up; down, at most by the rate.
     const maxScaleUp = Math.ceil(spec.maxScaleUpRate * readyPods)
-    const maxScaleDown = spec.reachable ? Math.floor(readyPods / spec.maxScaleDownRate) : 0
+    const maxScaleDown = this.reachable ? Math.floor(readyPods / spec.maxScaleDownRate) : 0
     const stablePods = Math.ceil(observed.stable / spec.target)
     const panicPods = Math.ceil(observed.panic / spec.target)
     const desiredStable = Math.min(Math.max(stablePods, maxScaleDown), maxScaleUp)

@@ -44,6 +44,20 @@ export class RevisionTracker {
     }
     const latest = this.latestCreated
     if (latest && templatesEqual(latest.template, spec.template)) return { revision: latest, created: false }
+    this.check(spec)
+    const generation = this.#generation + 1
+    const name = spec.template.name ?? revisionName(this.service, generation)
+    this.#generation = generation
+    const revision: RevisionRecord = { name, service: this.service, namespace: this.namespace, generation, template: spec.template }
+    this.#revisions.push(revision)
+    this.#byName.set(name, revision)
+    return { revision, created: true }
+  }
+
+  /** Throws the ManifestError apply() would, without changing anything (a live apply checks every document first). */
+  check(spec: ServiceSpec): void {
+    const latest = this.latestCreated
+    if (latest && templatesEqual(latest.template, spec.template)) return
     const explicit = spec.template.name
     if (explicit !== undefined && this.#byName.has(explicit)) {
       // A revision is immutable: a changed template needs a new name (Knative: "Saw the following changes without a name change").
@@ -60,11 +74,6 @@ export class RevisionTracker {
         message: `revision ${JSON.stringify(name)} already exists (named explicitly earlier); name this revision explicitly too`,
       }])
     }
-    this.#generation = generation
-    const revision: RevisionRecord = { name, service: this.service, namespace: this.namespace, generation, template: spec.template }
-    this.#revisions.push(revision)
-    this.#byName.set(name, revision)
-    return { revision, created: true }
   }
 
   /** The configuration generation (number of template changes so far). */

@@ -15,6 +15,8 @@ export interface ActivatorProcessOptions {
   nodePath: string
   autoscalerUrl: string
   showOutput: boolean
+  /** Every line the activator writes (for `sluice logs`). */
+  onLine?: (line: string) => void
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4 })
@@ -59,6 +61,7 @@ export class ActivatorProcess {
         PROBE_FREQUENCY: '25ms',
       },
       label: this.opts.showOutput ? '[activator]' : null,
+      onLine: this.opts.onLine,
     })
     const deadline = Date.now() + 15_000
     while (!(await this.healthy())) {
@@ -93,14 +96,44 @@ export class ActivatorProcess {
     })
   }
 
+  deleteRevision(namespace: string, name: string): Promise<void> {
+    return this.send('DELETE', `/revisions/${namespace}/${name}`, undefined)
+  }
+
+  /** Requests waiting for capacity per "<namespace>/<revision>" (its sluice_activator_queue_depth gauge). */
+  queueDepths(): Promise<Map<string, number>> {
+    return new Promise((resolve) => {
+      const out = new Map<string, number>()
+      const req = http.get({ host: '127.0.0.1', port: this.metricsPort, path: '/metrics', agent, timeout: 2000 }, (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (c: string) => { text += c })
+        res.on('end', () => {
+          for (const m of text.matchAll(/^sluice_activator_queue_depth\{([^}]*)\} (\S+)$/gm)) {
+            const ns = /namespace_name="([^"]*)"/.exec(m[1]!)?.[1]
+            const rev = /revision_name="([^"]*)"/.exec(m[1]!)?.[1]
+            if (ns !== undefined && rev !== undefined) out.set(`${ns}/${rev}`, Number(m[2]))
+          }
+          resolve(out)
+        })
+      })
+      req.once('timeout', () => req.destroy())
+      req.once('error', () => resolve(out))
+    })
+  }
+
   setEndpoints(rev: RevisionSpec, eps: RevisionEndpointsOut): Promise<void> {
     return this.put(`/endpoints/${rev.namespace}/${rev.name}`, eps)
   }
 
   private put(path: string, body: unknown): Promise<void> {
-    const data = JSON.stringify(body)
+    return this.send('PUT', path, body)
+  }
+
+  private send(method: string, path: string, body: unknown): Promise<void> {
+    const data = body === undefined ? '' : JSON.stringify(body)
     return new Promise((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port: this.apiPort, path, method: 'PUT', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } }, (res) => {
+      const req = http.request({ host: '127.0.0.1', port: this.apiPort, path, method, agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } }, (res) => {
         let text = ''
         res.on('data', (c) => { text += c })
         res.on('end', () => res.statusCode === 200 ? resolve() : reject(new Error(`activator API ${path}: ${res.statusCode} ${text}`)))

@@ -25,20 +25,24 @@ export interface IngressOptions {
   route: (host: string) => RouteTarget | null
   activatorPort: number
   onRequest?: (target: RouteTarget) => void
+  /** A request finished (answered or failed): the dashboard's rate and latency. */
+  onResponse?: (target: RouteTarget, ms: number, status: number) => void
 }
 
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'expect', 'host', 'x-forwarded-for', 'knative-serving-namespace', 'knative-serving-revision'])
 
 class IngressExchange extends ProxyExchange {
   private readonly origin: string
-  private readonly done: () => void
-  constructor(req: http.IncomingMessage, res: http.ServerResponse, origin: string, done: () => void) {
+  private readonly done: (ex: IngressExchange) => void
+  target: RouteTarget | null = null
+  constructor(req: http.IncomingMessage, res: http.ServerResponse, origin: string, done: (ex: IngressExchange) => void) {
     super(req, res, false, performance.now())
     this.origin = origin
     this.done = done
   }
 
   send(pool: PoolType, target: RouteTarget): void {
+    this.target = target
     const req = this.req as http.IncomingMessage
     const raw = req.rawHeaders
     const headers: string[] = []
@@ -65,7 +69,7 @@ class IngressExchange extends ProxyExchange {
 
   closed(): void {
     this.finish()
-    this.done()
+    this.done(this)
   }
 }
 
@@ -83,7 +87,11 @@ export class Ingress {
   }
 
   async listen(port: number, host: string): Promise<number> {
-    const done = (): void => { this.active-- }
+    const onResponse = this.opts.onResponse
+    const done = (ex: IngressExchange): void => {
+      this.active--
+      if (onResponse !== undefined && ex.target !== null) onResponse(ex.target, performance.now() - ex.startedAt, (ex.res as http.ServerResponse).statusCode)
+    }
     this.server = http.createServer({ requestTimeout: 0, keepAliveTimeout: 5000 }, (req, res) => {
       const target = this.opts.route(req.headers.host ?? '')
       if (target === null) {

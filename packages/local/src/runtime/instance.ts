@@ -16,6 +16,8 @@ export type InstanceState = 'starting' | 'ready' | 'restarting' | 'stopping' | '
 export interface InstanceEvents {
   onState(inst: Instance, state: InstanceState): void
   log(line: string): void
+  /** One line the app or the instance's queue-proxy wrote (stdout or stderr). */
+  output?(inst: Instance, from: 'app' | 'queue-proxy', line: string): void
 }
 
 export interface InstanceOptions {
@@ -39,7 +41,11 @@ export class Instance {
   adminPort = 0
   /** Milliseconds from spawning the app to its port accepting connections (its own start time). */
   appStartMs = -1
+  /** performance.now() when the instance was started, and when it first became ready (0 until then). */
+  startedAt = 0
   readyAt = 0
+  /** Started while its revision had no ready instance: a cold start. */
+  cold = false
   restarts = 0
   private app: ChildProcess | null = null
   private qp: ChildProcess | null = null
@@ -61,7 +67,10 @@ export class Instance {
   }
 
   async start(): Promise<void> {
+    if (this.startedAt === 0) this.startedAt = performance.now()
     ;[this.appPort, this.servingPort, this.metricsPort, this.adminPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()])
+    // Stopped while the ports were found (a delete or scale-down right after a scale-up): start nothing.
+    if (this.state === 'stopping' || this.state === 'stopped') return
     this.spawnApp()
     this.spawnQueueProxy()
     this.pollReady()
@@ -84,6 +93,7 @@ export class Instance {
         K_REVISION: rev.name,
       },
       label: opts.showOutput ? `[${this.id}]` : null,
+      onLine: this.events.output === undefined ? undefined : (line) => this.events.output!(this, 'app', line),
     })
     this.app = app
     app.once('exit', (code, signal) => this.appExited(app, code, signal))
@@ -135,6 +145,7 @@ export class Instance {
         SLUICE_DRAIN_WEBSOCKET_TIMEOUT: '5s',
       },
       label: opts.showOutput ? `[${this.id} queue-proxy]` : null,
+      onLine: this.events.output === undefined ? undefined : (line) => this.events.output!(this, 'queue-proxy', line),
     })
     this.qp = qp
     qp.once('exit', (code, signal) => {
@@ -154,7 +165,7 @@ export class Instance {
       probeQueueProxy(this.servingPort, this.probeAbort.signal).then((ok) => {
         if (this.state === 'stopping' || this.state === 'stopped') return
         if (ok) {
-          this.readyAt = performance.now()
+          if (this.readyAt === 0) this.readyAt = performance.now()
           this.setState('ready')
         } else this.probeTimer = setTimeout(tick, 20)
       }, () => { this.probeTimer = setTimeout(tick, 20) })

@@ -12,8 +12,10 @@ export interface SpawnOptions {
   args: string[]
   env: Record<string, string>
   cwd: string
-  /** Prefix for the child's output lines; null: discard output. */
+  /** Prefix for the child's output lines printed to stdout; null: not printed. */
   label: string | null
+  /** Every output line (stdout and stderr), e.g. for `sluice logs`. */
+  onLine?: (line: string) => void
 }
 
 export function spawnChild(opts: SpawnOptions): ChildProcess {
@@ -27,12 +29,15 @@ export function spawnChild(opts: SpawnOptions): ChildProcess {
   child.once('exit', () => children.delete(child))
   for (const stream of [child.stdout, child.stderr]) {
     if (stream === null) continue
-    if (opts.label === null) {
+    const { label, onLine } = opts
+    if (label === null && onLine === undefined) {
       stream.resume()
       continue
     }
-    const label = opts.label
-    createInterface({ input: stream }).on('line', (line) => process.stdout.write(`${label} ${line}\n`))
+    createInterface({ input: stream }).on('line', (line) => {
+      if (label !== null) process.stdout.write(`${label} ${line}\n`)
+      onLine?.(line)
+    })
   }
   return child
 }

@@ -15,6 +15,9 @@ export interface RevisionRunnerEvents {
   endpointsChanged(rev: RevisionSpec, eps: RevisionEndpointsOut): void
   instancesChanged(rev: RevisionSpec, instances: readonly Instance[]): void
   log(line: string): void
+  output?(inst: Instance, from: 'app' | 'queue-proxy', line: string): void
+  /** An instance started with no other ready became ready after `ms` (spawn to ready). */
+  coldStart?(rev: RevisionSpec, inst: Instance, ms: number): void
 }
 
 export class RevisionRunner {
@@ -56,7 +59,9 @@ export class RevisionRunner {
   }
 
   private add(): void {
-    const inst = new Instance(this.rev, { onState: (i, s) => this.onState(i, s), log: (l) => this.events.log(l) }, this.opts)
+    const output = this.events.output === undefined ? undefined : this.events.output.bind(this.events)
+    const inst = new Instance(this.rev, { onState: (i, s) => this.onState(i, s), log: (l) => this.events.log(l), output }, this.opts)
+    inst.cold = this.readyCount === 0
     this.instances.add(inst)
     inst.start().then(() => this.publish(), (err: Error) => {
       this.events.log(`instance ${inst.id}: failed to start: ${err.message}`)
@@ -75,7 +80,10 @@ export class RevisionRunner {
   }
 
   private onState(inst: Instance, s: InstanceState): void {
-    if (s === 'ready') this.events.log(`instance ${inst.id}: ready (app listened after ${inst.appStartMs >= 0 ? inst.appStartMs.toFixed(0) : '?'} ms)`)
+    if (s === 'ready') {
+      this.events.log(`instance ${inst.id}: ready (app listened after ${inst.appStartMs >= 0 ? inst.appStartMs.toFixed(0) : '?'} ms)`)
+      if (inst.cold && inst.restarts === 0) this.events.coldStart?.(this.rev, inst, inst.readyAt - inst.startedAt)
+    }
     this.publish()
   }
 

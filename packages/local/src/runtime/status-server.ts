@@ -1,6 +1,5 @@
-// The runtime's status API on 127.0.0.1: what `sluice get` prints.
-
-import http from 'node:http'
+// The runtime's status API on 127.0.0.1: what `sluice get` prints. The
+// server itself (apply, delete, logs, the dashboard) is control-server.ts.
 
 export interface RuntimeStatus {
   ingress: string
@@ -28,15 +27,3 @@ export interface RuntimeStatus {
   }[]
 }
 
-export function createStatusServer(status: () => RuntimeStatus): http.Server {
-  return http.createServer((req, res) => {
-    if (req.url !== '/status') {
-      res.writeHead(404)
-      res.end()
-      return
-    }
-    const body = JSON.stringify(status())
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
-    res.end(body)
-  })
-}
