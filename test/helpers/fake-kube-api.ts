@@ -12,13 +12,15 @@ import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { KubeConfig } from '@kubernetes/client-node'
 
-export type Kind = 'revisions' | 'endpoints' | 'services' | 'endpointslices'
+export type Kind = 'revisions' | 'endpoints' | 'services' | 'endpointslices' | 'secrets' | 'configmaps'
 
 const KINDS: Record<Kind, { path: string; apiVersion: string; kind: string }> = {
   revisions: { path: '/apis/serving.knative.dev/v1/revisions', apiVersion: 'serving.knative.dev/v1', kind: 'Revision' },
   endpoints: { path: '/api/v1/endpoints', apiVersion: 'v1', kind: 'Endpoints' },
   services: { path: '/api/v1/services', apiVersion: 'v1', kind: 'Service' },
   endpointslices: { path: '/apis/discovery.k8s.io/v1/endpointslices', apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice' },
+  secrets: { path: '/api/v1/secrets', apiVersion: 'v1', kind: 'Secret' },
+  configmaps: { path: '/api/v1/configmaps', apiVersion: 'v1', kind: 'ConfigMap' },
 }
 
 export interface KubeObject {
@@ -282,7 +284,10 @@ export class FakeKubeApi {
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://fake')
-    const kind = (Object.keys(KINDS) as Kind[]).find((k) => KINDS[k].path === url.pathname)
+    // A namespaced collection (/api/v1/namespaces/<ns>/secrets) is served as the
+    // cluster-wide one: tests keep such objects in one namespace.
+    const path = url.pathname.replace(/^\/api\/v1\/namespaces\/[^/]+\/([a-z]+)$/, '/api/v1/$1')
+    const kind = (Object.keys(KINDS) as Kind[]).find((k) => KINDS[k].path === path)
     if (req.method !== 'GET' || !kind) return this.reply(res, 404, status(404, 'NotFound', `${req.method} ${url.pathname}`))
     const watch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1'
     const labelSelector = url.searchParams.get('labelSelector')

@@ -7,7 +7,7 @@ import type net from 'node:net'
 import { once } from 'node:events'
 import { createDualListener, type DualListener } from '@sluice/core/http/listener'
 import type { Logger } from '@sluice/core/logging'
-import type { ActivatorConfig } from './config.ts'
+import { internalTlsFromConfigNetwork, type ActivatorConfig } from './config.ts'
 import type { ActivatorContext } from './context.ts'
 import type { EndpointEvents, EndpointSource } from './endpoints/source.ts'
 import { createMainHandler } from './handler/main-handler.ts'
@@ -19,6 +19,9 @@ import { ConcurrencyReporter } from './stats/concurrency-reporter.ts'
 import { StatSender } from './stats/stat-sender.ts'
 import { createUpstreams } from './upstream.ts'
 import type { PolicyName } from './net/lb-policy.ts'
+import type { CertificateFeed } from './tls/internal-tls.ts'
+import type { ConfigMapFeed } from './endpoints/source.ts'
+import { meshFromConfigMap, type MeshSettings } from './net/mesh-config.ts'
 import { SIDE_PORT_OPTIONS } from '@sluice/core/http/connection-limits'
 
 export interface ActivatorOptions {
@@ -27,6 +30,14 @@ export interface ActivatorOptions {
   clusterDomain: string
   /** Overrides the cc-based load-balancing choice (SLUICE_LB_POLICY). */
   policy?: PolicyName
+  /** system-internal-tls certificates; by default the Secret through the API (endpoints/certificate-source.ts). */
+  certificates?: CertificateFeed
+  /**
+   * ConfigMaps of SYSTEM_NAMESPACE (config-network, ...). Default: watched
+   * through the API with the Kubernetes source (endpoints/config-maps.ts);
+   * none with the local source (the SLUICE_* values apply). null: none.
+   */
+  configMaps?: ConfigMapFeed | null
 }
 
 export interface ActivatorPorts {
@@ -34,6 +45,8 @@ export interface ActivatorPorts {
   h2c: number
   metrics: number
   profiling: number
+  /** The TLS port (system-internal-tls only). */
+  https?: number
 }
 
 export class Activator {
@@ -44,9 +57,14 @@ export class Activator {
   private readonly listeners: DualListener[] = []
   private readonly servers: net.Server[] = []
   private shuttingDown: Promise<void> | null = null
+  private readonly opts: ActivatorOptions
+  private certificates: CertificateFeed | null = null
+  /** The ConfigMap watch, once start() made it (null: local source). */
+  configMaps: ConfigMapFeed | null = null
 
   constructor(cfg: ActivatorConfig, log: Logger, opts: ActivatorOptions) {
     this.cfg = cfg
+    this.opts = opts
     const metrics = new ActivatorMetrics(cfg.podName)
     const sender = new StatSender({ url: opts.autoscalerUrl, log })
     this.sender = sender
@@ -56,6 +74,8 @@ export class Activator {
       totalLimits: { maxQueued: cfg.maxQueuedTotal, maxBufferedBytes: cfg.maxBufferedBytesTotal },
       probeFrequencyMs: cfg.probeFrequencyMs,
       probeTimeoutMs: cfg.probeTimeoutMs,
+      meshMode: cfg.mesh.mode,
+      passthroughLb: cfg.mesh.passthroughLb,
       queue: { shedOnDeadlineEstimate: cfg.shedOnDeadlineEstimate },
       policyOverride: opts.policy,
       lookupRevision: (key) => {
@@ -93,6 +113,8 @@ export class Activator {
 
   async start(): Promise<ActivatorPorts> {
     const { cfg, ctx } = this
+    // config-network before the revisions: their first probes use its mesh mode.
+    await this.startConfigMaps()
     // Revisions and endpoints first: requests arriving at once can be routed.
     await ctx.source.start(this.events())
     this.sender.start()
@@ -109,6 +131,14 @@ export class Activator {
       this.listeners.push(l)
       ports.push(await listen(l.tcp, port, host))
       this.servers.push(l.tcp)
+    }
+    let https: number | undefined
+    if (cfg.systemInternalTls ?? (await this.internalTlsFromConfigNetwork())) {
+      const l = createDualListener({ onRequest: onRequest as never, onUpgrade, limits: cfg.connection })
+      this.listeners.push(l)
+      const server = await this.startInternalTls(l)
+      https = await listen(server, cfg.httpsPort, host)
+      this.servers.push(server)
     }
     const metricsServer = http.createServer(SIDE_PORT_OPTIONS, (req, res) => {
       if (req.url !== '/metrics' && !req.url!.startsWith('/metrics?')) {
@@ -132,7 +162,83 @@ export class Activator {
     const profilingPort = await listen(profiling, cfg.profilingPort, host)
     this.servers.push(profiling)
     this.ports = { http: ports[0]!, h2c: ports[1]!, metrics: metricsPort, profiling: profilingPort }
+    if (https !== undefined) this.ports.https = https
     return this.ports
+  }
+
+  /** Knative's certificate cache and TLS transport (spec §2.2 step 5): certificates first, then the server. */
+  private async startInternalTls(listener: DualListener): Promise<import('node:tls').Server> {
+    const { cfg, ctx } = this
+    const { InternalTls } = await import('./tls/internal-tls.ts')
+    const { ROUTING_CERT_SECRET } = await import('./tls/names.ts')
+    const { createTlsServer } = await import('./tls/tls-listener.ts')
+    let feed = this.opts.certificates
+    if (feed === undefined) {
+      const { CertificateSource, loadKubeConfig } = await import('./endpoints/kubernetes.ts')
+      feed = new CertificateSource({ kubeConfig: loadKubeConfig(process.env), namespace: cfg.systemNamespace, log: ctx.log })
+    }
+    this.certificates = feed
+    const internal = new InternalTls({ maxHeaderBytes: cfg.maxHeaderBytes, queueTlsPort: cfg.queueTlsPort, secretName: `${cfg.systemNamespace}/${ROUTING_CERT_SECRET}`, log: ctx.log })
+    const server = createTlsServer(listener)
+    internal.attach(server)
+    await feed.start((m) => internal.update(m))
+    ctx.upstreams.tls = internal
+    ctx.log.info({ port: cfg.httpsPort, queueTlsPort: cfg.queueTlsPort }, 'Knative Internal TLS is enabled')
+    return server
+  }
+
+  /** config-network's system-internal-tls, read once at start as Knative does; off without a ConfigMap watch. */
+  private internalTlsFromConfigNetwork(): Promise<boolean> {
+    const feed = this.configMaps
+    if (feed === null) return Promise.resolve(false)
+    return new Promise((resolve) => {
+      let decided = false
+      // A listener added after start() hears the current data at once.
+      feed.onConfigMap('config-network', (data) => {
+        if (decided) return
+        decided = true
+        const on = internalTlsFromConfigNetwork(data)
+        if (on === undefined) this.ctx.log.error({ configMap: `${this.cfg.systemNamespace}/config-network`, value: data?.['system-internal-tls'] ?? data?.['internal-encryption'] }, 'invalid system-internal-tls; internal TLS stays off')
+        resolve(on ?? false)
+      })
+    })
+  }
+
+  /** The ConfigMap watch and config-network's mesh settings, applied at run time as they change. */
+  private async startConfigMaps(): Promise<void> {
+    const { cfg, ctx } = this
+    let feed = this.opts.configMaps
+    if (feed === undefined && cfg.endpointSource === 'kubernetes') {
+      const { ConfigMapWatch, loadKubeConfig } = await import('./endpoints/kubernetes.ts')
+      feed = new ConfigMapWatch({ kubeConfig: loadKubeConfig(process.env), namespace: cfg.systemNamespace, log: ctx.log })
+    }
+    this.configMaps = feed ?? null
+    if (this.configMaps === null) {
+      this.logMesh(cfg.mesh, 'environment')
+      return
+    }
+    this.configMaps.onConfigMap('config-network', (data) => {
+      let mesh: MeshSettings
+      try {
+        mesh = meshFromConfigMap(data, cfg.mesh)
+      } catch (err) {
+        ctx.log.error({ configMap: `${cfg.systemNamespace}/config-network`, err: (err as Error).message }, 'invalid config-network; keeping the settings in force')
+        return
+      }
+      const before = ctx.throttler.mesh
+      if (before.mode === mesh.mode && before.passthroughLb === mesh.passthroughLb && this.meshLogged) return
+      ctx.throttler.setMesh(mesh.mode, mesh.passthroughLb)
+      this.logMesh(mesh, data === undefined ? 'defaults (no config-network)' : 'config-network')
+    })
+    await this.configMaps.start()
+  }
+
+  private meshLogged = false
+
+  /** The line operators check for the mode in force (deploy/README.md, "Istio / service mesh"). */
+  private logMesh(mesh: MeshSettings, from: string): void {
+    this.meshLogged = true
+    this.ctx.log.info({ 'mesh-compatibility-mode': mesh.mode, 'enable-mesh-pod-addressability': mesh.passthroughLb, from }, 'mesh compatibility settings')
   }
 
   private async waitForAutoscaler(ms: number): Promise<void> {
@@ -184,6 +290,8 @@ export class Activator {
     ctx.throttler.close()
     ctx.uploads.close()
     await ctx.source.stop()
+    await this.configMaps?.stop()
+    await this.certificates?.stop()
     await ctx.upstreams.close()
     ctx.log.info('shutdown complete')
   }

@@ -4,6 +4,7 @@
 import { EnvError, type Env, optionalBool, optionalDurationMs, optionalInt, optionalPort, optionalString, requireString } from '@sluice/core/env'
 import { Port } from '@sluice/core/constants'
 import { loadConnectionLimits, type ConnectionLimits } from '@sluice/core/http/connection-limits'
+import { DEFAULT_MESH, parseMeshMode, type MeshSettings } from './net/mesh-config.ts'
 
 export type EndpointSourceKind = 'kubernetes' | 'local'
 
@@ -43,6 +44,20 @@ export interface ActivatorConfig {
   maxHeaderBytes: number
   /** Per-connection limits of the serving ports (SLUICE_READ_HEADER_TIMEOUT, ...). */
   connection: ConnectionLimits
+  /**
+   * system-internal-tls from SLUICE_SYSTEM_INTERNAL_TLS; undefined when unset: then config-network's
+   * `system-internal-tls` (or legacy `internal-encryption`) decides at start, as Knative reads it once.
+   */
+  systemInternalTls: boolean | undefined
+  /** The TLS serving port (Knative: 8112, only with system-internal-tls). */
+  httpsPort: number
+  /** The queue-proxies' TLS port dialled with system-internal-tls (Knative: fixed 8112). */
+  queueTlsPort: number
+  /**
+   * config-network mesh settings before (or without) the ConfigMap: the local
+   * source's only values; under Kubernetes, config-network overrides them.
+   */
+  mesh: MeshSettings
 }
 
 export function loadConfig(env: Env): ActivatorConfig {
@@ -93,5 +108,42 @@ export function loadConfig(env: Env): ActivatorConfig {
     loggingLevel: optionalString(env, 'SLUICE_LOG_LEVEL', 'info'),
     maxHeaderBytes: connection.maxHeaderBytes,
     connection,
+    systemInternalTls: internalTls(env),
+    httpsPort: optionalPort(env, 'SLUICE_HTTPS_PORT', Port.queueTls, true),
+    queueTlsPort: optionalPort(env, 'SLUICE_QUEUE_TLS_PORT', Port.queueTls),
+    mesh: loadMesh(env),
   }
+}
+
+/** SLUICE_MESH_COMPATIBILITY_MODE and SLUICE_ENABLE_MESH_POD_ADDRESSABILITY (config-network's keys). */
+function loadMesh(env: Env): MeshSettings {
+  const name = 'SLUICE_MESH_COMPATIBILITY_MODE'
+  const raw = optionalString(env, name, DEFAULT_MESH.mode)
+  const mode = parseMeshMode(raw)
+  if (mode === undefined) throw new EnvError(name, `must be "auto", "enabled" or "disabled", got ${JSON.stringify(raw)}`)
+  return { mode, passthroughLb: optionalBool(env, 'SLUICE_ENABLE_MESH_POD_ADDRESSABILITY', DEFAULT_MESH.passthroughLb) }
+}
+
+/** Knative's values of config-network `system-internal-tls`, and the legacy `internal-encryption` boolean. */
+function internalTls(env: Env): boolean | undefined {
+  const name = 'SLUICE_SYSTEM_INTERNAL_TLS'
+  const raw = optionalString(env, name, '')
+  if (raw === '') return undefined
+  const on = internalTlsValue(raw)
+  if (on === undefined) throw new EnvError(name, `must be "enabled" or "disabled", got ${JSON.stringify(raw)}`)
+  return on
+}
+
+/** "Enabled"/"Disabled" (any case) or the legacy booleans; undefined when it is neither. */
+export function internalTlsValue(raw: string): boolean | undefined {
+  const v = raw.trim().toLowerCase()
+  if (v === 'enabled' || v === 'true') return true
+  if (v === 'disabled' || v === 'false' || v === '') return false
+  return undefined
+}
+
+/** config-network's setting: `system-internal-tls`, else the deprecated `internal-encryption`. */
+export function internalTlsFromConfigNetwork(data: Record<string, string> | undefined): boolean | undefined {
+  const v = data?.['system-internal-tls'] ?? data?.['internal-encryption']
+  return v === undefined ? false : internalTlsValue(v)
 }

@@ -4,6 +4,7 @@ import type { Logger } from '@sluice/core/logging'
 import type { Dispatcher } from 'undici'
 import type { ActivatorConfig } from './config.ts'
 import type { EndpointSource } from './endpoints/source.ts'
+import type { InternalTls } from './tls/internal-tls.ts'
 import type { ActivatorMetrics } from './metrics.ts'
 import type { Throttler } from './net/throttler.ts'
 import type { ConcurrencyReporter } from './stats/concurrency-reporter.ts'
@@ -14,6 +15,8 @@ export interface Upstreams {
   readonly h1: Dispatcher
   /** Created on the first HTTP/2 request or h2c revision. */
   readonly h2: Dispatcher
+  /** system-internal-tls: dialling of the queue-proxies' TLS port (null when off). */
+  tls: InternalTls | null
   close(): Promise<void>
 }
 

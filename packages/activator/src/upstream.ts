@@ -1,7 +1,8 @@
 // Connection pools to queue-proxies, one pool per pod (undici Agent):
 // HTTP/1.1 for HTTP/1 requests, h2c for HTTP/2 ones (mirroring the inbound
 // protocol, as Knative's auto transport). Revision timeouts bound requests,
-// so undici's own timeouts are off.
+// so undici's own timeouts are off. With system-internal-tls, requests go
+// through `tls` instead (tls/internal-tls.ts).
 
 import { createRequire } from 'node:module'
 import type { Agent as AgentType } from 'undici'
@@ -24,12 +25,13 @@ export function createUpstreams(maxHeaderBytes: number): Upstreams {
   let h2: AgentType | null = null
   return {
     h1,
+    tls: null,
     get h2() {
       h2 ??= new Agent({ ...COMMON, maxHeaderSize: maxHeaderBytes, allowH2: true, useH2c: true, h2Options: { useH2c: true, maxConcurrentStreams: 1000 } } as AgentType.Options)
       return h2
     },
     async close() {
-      await Promise.all([h1.close(), h2?.close()])
+      await Promise.all([h1.close(), h2?.close(), this.tls?.close()])
     },
   }
 }

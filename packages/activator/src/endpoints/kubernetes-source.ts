@@ -30,8 +30,8 @@ const SLICES_SELECTOR = `${ENDPOINTS_SELECTOR},${SLICE_SERVICE_NAME_LABEL}`
 const SERVICES_SELECTOR = `${SERVICE_TYPE_LABEL}=Private`
 
 const DEFAULT_TIMEOUT_SECONDS = 300
-const DEFAULT_BACKOFF = { initialMs: 1000, maxMs: 30_000 }
-const DEFAULT_LIST_TIMEOUT_MS = 60_000
+export const DEFAULT_BACKOFF = { initialMs: 1000, maxMs: 30_000 }
+export const DEFAULT_LIST_TIMEOUT_MS = 60_000
 /** A watch that closes sooner than this without news is retried with back-off, not at once. */
 const MIN_QUIET_WATCH_MS = 1000
 
@@ -43,7 +43,7 @@ interface Meta {
   labels?: Record<string, string>
   resourceVersion?: string
 }
-interface KubeObject {
+export interface KubeObject {
   metadata?: Meta
 }
 interface NamedPort {
@@ -77,12 +77,12 @@ interface EndpointSliceObject extends KubeObject {
 
 // ---- one resource's list/watch loop -------------------------------------------
 
-interface Backoff {
+export interface Backoff {
   initialMs: number
   maxMs: number
 }
 
-interface ResourceSpec<T extends KubeObject> {
+export interface ResourceSpec<T extends KubeObject> {
   name: string
   /** Collection path for lists and watches, e.g. /api/v1/endpoints. */
   path: string
@@ -104,7 +104,7 @@ function objectKey(obj: KubeObject): string {
   return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`
 }
 
-class Reflector<T extends KubeObject> {
+export class Reflector<T extends KubeObject> {
   private readonly spec: ResourceSpec<T>
   private readonly kubeConfig: KubeConfig
   private readonly watcher: Watch

@@ -6,3 +6,5 @@
 
 export { KubernetesSource } from './kubernetes-source.ts'
 export { loadKubeConfig } from './kube-config.ts'
+export { CertificateSource } from './certificate-source.ts'
+export { ConfigMapWatch } from './config-maps.ts'

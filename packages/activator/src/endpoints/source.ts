@@ -34,3 +34,12 @@ export interface EndpointSource {
   /** Revision lookup for the context handler (from the cache). */
   getRevision(namespace: string, name: string): RevisionInfo | undefined
 }
+
+/** ConfigMaps of the system namespace (endpoints/config-maps.ts over the API). */
+export interface ConfigMapFeed {
+  /** `listener` hears the data now (once started) and on every change; undefined = absent. */
+  onConfigMap(name: string, listener: (data: Record<string, string> | undefined) => void): void
+  /** Resolves once the first list was delivered. */
+  start(): Promise<void>
+  stop(): Promise<void>
+}

@@ -112,8 +112,13 @@ export class ActivationExchange extends ProxyExchange implements ScannedActivato
     this.attempts++
     const req = this.req
     const path = this.isH2 ? (req as http2.Http2ServerRequest).url : (req as http.IncomingMessage).url!
-    const up = this.isH2 ? this.ctx.upstreams.h2 : this.ctx.upstreams.h1
-    this.dispatchTo(up, `http://${dest}`, path, this.upstreamHeaders, this.contentLength !== 0)
+    const ups = this.ctx.upstreams
+    // enable-mesh-pod-addressability: Host is the private Service, as Knative's handler sets it,
+    // so the mesh routes the pod-addressed request (once: a retry keeps it).
+    if (this.ctx.throttler.passthroughLb && this.attempts === 1) this.upstreamHeaders.push('host', `${this.revision!.name}-private.${this.revision!.namespace}`)
+    // system-internal-tls: the pod's TLS port, verified; never plain text.
+    if (ups.tls !== null) this.dispatchTo(ups.tls.dispatcher(this.revision!.namespace, this.isH2), ups.tls.origin(dest), path, this.upstreamHeaders, this.contentLength !== 0)
+    else this.dispatchTo(this.isH2 ? ups.h2 : ups.h1, `http://${dest}`, path, this.upstreamHeaders, this.contentLength !== 0)
   }
 
   /** ThrottleWaiter: shed (queue full, deadline unreachable, revision gone). */

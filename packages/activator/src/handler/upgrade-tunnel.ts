@@ -82,7 +82,11 @@ class UpgradeTunnel implements ScannedActivatorRequest, ThrottleWaiter, UpgradeO
     for (let j = 0; j < h.length; j += 2) head += `${h[j]}: ${h[j + 1]}\r\n`
     head += `connection: upgrade\r\nupgrade: ${req.headers.upgrade}\r\n\r\n`
     const i = dest.lastIndexOf(':')
-    this.relay.connect({ host: dest.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(dest.slice(i + 1)) }, head)
+    const host = dest.slice(0, i).replace(/^\[|\]$/g, '')
+    // system-internal-tls: the pod's TLS port, verified as requests are; never plain text.
+    const secure = this.ctx.upstreams.tls
+    if (secure !== null) this.relay.connect(secure.tunnelOptions(this.rev!.namespace, host), head, secure.dial)
+    else this.relay.connect({ host, port: Number(dest.slice(i + 1)) }, head)
   }
 
   onReject(reason: RejectReason, retryAfterSec: number): void {

@@ -7,9 +7,13 @@
 // (reportFailure, pain point 10: passive removal) leave the healthy set at once
 // and must pass a probe again before reuse.
 //
-// Pod-direct routing only: the ClusterIP fallback of mesh mode `auto`
-// (spec §2.7 steps 3-4) is left out, so a revision whose pods cannot be probed
-// directly (a mesh without passthrough) gets no backends.
+// Mesh modes (spec §2.7 steps 2-5, Knative's checkDests): `auto` probes pods
+// and, when none passes and no answer proved pods reachable (only 502/503 or
+// transport errors, what a sidecar rejecting plain traffic gives), probes the
+// private Service's ClusterIP and routes there (onClusterIP); `enabled` skips
+// pods and always uses the ClusterIP; `disabled` never does. Once the
+// ClusterIP took over, pods are not probed again (Knative's podsAddressable
+// = false) until the mode changes at run time or the endpoints are deleted.
 //
 // Probes use node:http with one keep-alive Agent shared by all revisions:
 // probes are tiny GETs at 5/s per unready pod, a keep-alive socket saves the
@@ -32,6 +36,13 @@ const PROBE_HEADERS: Readonly<http.OutgoingHttpHeaders> = {
 }
 const EXPECTED_BODY = ProbeValue.queue
 
+export type MeshMode = 'auto' | 'enabled' | 'disabled'
+
+/** Probe outcomes: passed; failed with an answer proving direct access works; failed, maybe a mesh. */
+export const PROBE_OK = 2
+export const PROBE_NOT_MESH = 1
+export const PROBE_FAILED = 0
+
 /** A keep-alive agent for probes; idle sockets close after 5 s. */
 export function createProbeAgent(): http.Agent {
   return new http.Agent({ keepAlive: true, maxFreeSockets: 1024, timeout: 5_000, scheduling: 'lifo' })
@@ -46,21 +57,32 @@ function splitDest(dest: string): { host: string; port: number } {
 }
 
 /** One activator probe of a queue-proxy; resolves true iff 200 and body `queue`. Never rejects. */
-export function probeQueueProxy(dest: string, agent: http.Agent, signal: AbortSignal): Promise<boolean> {
+export async function probeQueueProxy(dest: string, agent: http.Agent, signal: AbortSignal): Promise<boolean> {
+  return (await probeDest(dest, agent, signal, PROBE_HEADERS)) === PROBE_OK
+}
+
+/**
+ * Probes `dest`: PROBE_OK iff 200 and body `queue`; PROBE_NOT_MESH for any
+ * other answer than 502/503 (Knative's IsPotentialMeshErrorResponse);
+ * PROBE_FAILED for 502/503 and transport errors. Never rejects.
+ */
+export function probeDest(dest: string, agent: http.Agent, signal: AbortSignal, headers: Readonly<http.OutgoingHttpHeaders>): Promise<number> {
   return new Promise((resolve) => {
     const { host, port } = splitDest(dest)
     let req: http.ClientRequest
     try {
-      req = http.request({ host, port, path: '/healthz', method: 'GET', headers: PROBE_HEADERS, agent, signal })
+      req = http.request({ host, port, path: '/healthz', method: 'GET', headers, agent, signal })
     } catch {
-      resolve(false)
+      resolve(PROBE_FAILED)
       return
     }
-    req.on('error', () => resolve(false))
+    req.on('error', () => resolve(PROBE_FAILED))
     req.on('response', (res) => {
-      if (res.statusCode !== 200) {
+      const sc = res.statusCode
+      const miss = sc === 502 || sc === 503 ? PROBE_FAILED : PROBE_NOT_MESH
+      if (sc !== 200) {
         res.resume() // drain so the socket can be reused
-        resolve(false)
+        resolve(miss)
         return
       }
       let body = ''
@@ -68,12 +90,12 @@ export function probeQueueProxy(dest: string, agent: http.Agent, signal: AbortSi
       res.on('data', (chunk: string) => {
         body += chunk
         if (body.length > EXPECTED_BODY.length) {
-          resolve(false)
+          resolve(PROBE_NOT_MESH)
           res.destroy()
         }
       })
-      res.on('end', () => resolve(body === EXPECTED_BODY))
-      res.on('error', () => resolve(false))
+      res.on('end', () => resolve(body === EXPECTED_BODY ? PROBE_OK : PROBE_NOT_MESH))
+      res.on('error', () => resolve(PROBE_FAILED))
     })
     req.end()
   })
@@ -98,8 +120,16 @@ export interface RevisionBackendsOptions {
   probeTimeoutMs?: number
   /** Spec §2.7 2c: a probed not-ready pod is used; off when the revision has an exec readiness probe. */
   probeOptimisation?: boolean
-  /** mesh-compatibility-mode `disabled` (spec §2.7 2b): K8s-ready pods count as healthy unprobed. */
+  /** K8s-ready pods count as healthy unprobed (spec §2.7 2b: any mesh mode but `auto`). */
   trustReadyPods?: boolean
+  /** config-network mesh-compatibility-mode; default `auto`. */
+  meshMode?: MeshMode
+  /** enable-mesh-pod-addressability: probes carry K-Passthrough-Lb and Host `<rev>-private.<ns>`; never the ClusterIP. */
+  passthroughLb?: boolean
+  /** `<rev>-private.<namespace>`, the Host of passthrough probes. */
+  privateHost?: string
+  /** ClusterIP routing took over (dest "ip:port", K8s-ready pod count), or ended (null). */
+  onClusterIP?: (dest: string | null, readyBackends: number) => void
   log?: Logger
 }
 
@@ -110,7 +140,19 @@ export class RevisionBackends {
   private readonly ownAgent: boolean
   private readonly frequencyMs: number
   private readonly timeoutMs: number
-  private readonly trustReadyPods: boolean
+  private trustReadyPods: boolean
+  private readonly trustReadyOption: boolean
+  private mode: MeshMode
+  private passthrough: boolean
+  private readonly privateHost: string
+  private readonly onClusterIP: ((dest: string | null, readyBackends: number) => void) | undefined
+  private probeHeaders: Readonly<http.OutgoingHttpHeaders>
+  /** The private Service's ClusterIP destination, when known. */
+  private clusterDest: string | null = null
+  private clusterIPHealthy = false
+  private podsAddressable = true
+  /** The ClusterIP route last published ("dest/ready"), '' for none. */
+  private publishedRoute = ''
   private readonly log: Logger | undefined
   private dests = new Map<string, DestState>()
   private published: readonly string[] = []
@@ -128,8 +170,74 @@ export class RevisionBackends {
     this.frequencyMs = opts.probeFrequencyMs ?? DEFAULT_PROBE_FREQUENCY_MS
     this.timeoutMs = opts.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS
     this.optimisation = opts.probeOptimisation ?? true
-    this.trustReadyPods = opts.trustReadyPods ?? false
+    this.trustReadyOption = opts.trustReadyPods ?? false
+    this.mode = opts.meshMode ?? 'auto'
+    this.trustReadyPods = this.trustReadyOption || this.mode !== 'auto'
+    this.passthrough = opts.passthroughLb ?? false
+    this.privateHost = opts.privateHost ?? ''
+    this.onClusterIP = opts.onClusterIP
+    this.probeHeaders = this.headersFor(this.passthrough)
     this.log = opts.log
+  }
+
+  private headersFor(passthrough: boolean): Readonly<http.OutgoingHttpHeaders> {
+    if (!passthrough || this.privateHost === '') return PROBE_HEADERS
+    return { ...PROBE_HEADERS, host: this.privateHost, [Header.passthroughLb]: 'true' }
+  }
+
+  /** True while requests go through the ClusterIP. */
+  get viaClusterIP(): boolean {
+    return this.clusterIPHealthy
+  }
+
+  /** The private Service's ClusterIP destination changed (null: gone or headless). */
+  setClusterDest(dest: string | null): void {
+    if (dest === this.clusterDest) return
+    this.clusterDest = dest
+    // Knative looks the Service up on every check; a new address must pass a probe.
+    if (this.clusterIPHealthy) {
+      this.clusterIPHealthy = false
+      this.publishRoute()
+    }
+    this.kick()
+  }
+
+  /** config-network changed at run time: start over from pod probing under the new mode. */
+  setMesh(mode: MeshMode, passthroughLb: boolean): void {
+    if (mode === this.mode && passthroughLb === this.passthrough) return
+    this.mode = mode
+    this.passthrough = passthroughLb
+    this.probeHeaders = this.headersFor(passthroughLb)
+    this.trustReadyPods = this.trustReadyOption || mode !== 'auto'
+    this.resetMesh()
+    for (const st of this.dests.values()) {
+      st.epoch++
+      st.healthy = this.trustReadyPods && st.ready && !st.suspect
+    }
+    this.publish()
+    this.kick()
+  }
+
+  private resetMesh(): void {
+    this.podsAddressable = true
+    if (this.clusterIPHealthy) {
+      this.clusterIPHealthy = false
+      this.publishRoute()
+    }
+  }
+
+  private readyCount(): number {
+    let n = 0
+    for (const st of this.dests.values()) if (st.ready) n++
+    return n
+  }
+
+  /** Publishes the ClusterIP route (or its end) when it changed. */
+  private publishRoute(): void {
+    const route = this.clusterIPHealthy && this.clusterDest !== null ? `${this.clusterDest}/${this.readyCount()}` : ''
+    if (route === this.publishedRoute) return
+    this.publishedRoute = route
+    this.onClusterIP?.(route === '' ? null : this.clusterDest, route === '' ? 0 : this.readyCount())
   }
 
   /** Probe optimisation; may change with the revision (exec readiness probe). */
@@ -179,8 +287,17 @@ export class RevisionBackends {
     }
     for (const [d, st] of prev) if (!next.has(d)) st.epoch++ // a probe in flight for it no longer counts
     this.dests = next
+    // Scaled to zero: the ClusterIP must pass a probe again (Knative's checkDests step 1).
+    if (next.size === 0) this.clusterIPHealthy = false
     this.publish()
+    this.publishRoute()
     this.kick()
+  }
+
+  /** The private endpoints were deleted: forget what was learnt about the mesh too. */
+  reset(): void {
+    this.update({ ready: [], notReady: [] })
+    this.podsAddressable = true
   }
 
   /** A connection to `dest` failed: stop using it until it passes a probe again. */
@@ -208,7 +325,19 @@ export class RevisionBackends {
     return !st.healthy && (st.ready || this.optimisation)
   }
 
+  /** Pods are probed unless the ClusterIP took over or the mode says never. */
+  private get probePods(): boolean {
+    return this.podsAddressable && this.mode !== 'enabled'
+  }
+
+  /** The ClusterIP may be tried when no pod is healthy (spec §2.7 steps 3-4). */
+  private get clusterFallback(): boolean {
+    return !this.passthrough && this.mode !== 'disabled' && this.clusterDest !== null
+  }
+
   private hasWork(): boolean {
+    if (this.dests.size === 0 || this.clusterIPHealthy) return false
+    if (!this.probePods) return this.clusterFallback
     for (const st of this.dests.values()) if (this.needsProbe(st)) return true
     return false
   }
@@ -240,31 +369,45 @@ export class RevisionBackends {
     const started = performance.now()
     const targets: string[] = []
     const epochs: number[] = []
-    for (const [d, st] of this.dests) {
-      if (this.needsProbe(st)) {
-        targets.push(d)
-        epochs.push(st.epoch)
+    if (this.probePods) {
+      for (const [d, st] of this.dests) {
+        if (this.needsProbe(st)) {
+          targets.push(d)
+          epochs.push(st.epoch)
+        }
       }
     }
-    if (targets.length === 0) return
+    if (targets.length === 0 && !(this.hasWork() && !this.probePods)) return
+    const cluster = this.clusterDest
     this.inRound = true
     const ac = new AbortController()
     const timeout = setTimeout(() => ac.abort(), this.timeoutMs)
-    let results: boolean[]
+    let results: number[]
+    let clusterOk = false
     try {
-      results = await Promise.all(targets.map((d) => probeQueueProxy(d, this.agent, ac.signal)))
+      results = await Promise.all(targets.map((d) => probeDest(d, this.agent, ac.signal, this.probeHeaders)))
+      // Step 4: no pod passed and none proved direct access works -> try the ClusterIP.
+      const tryCluster = cluster !== null && this.clusterFallback && !this.clusterIPHealthy &&
+        !results.includes(PROBE_NOT_MESH) && !results.includes(PROBE_OK) && this.published.length === 0
+      if (tryCluster) clusterOk = (await probeDest(cluster, this.agent, ac.signal, this.probeHeaders)) === PROBE_OK
     } finally {
       clearTimeout(timeout)
       this.inRound = false
     }
     this.rounds++
     if (this.closed) return
+    if (clusterOk && cluster === this.clusterDest && this.dests.size > 0 && this.clusterFallback && this.published.length === 0) {
+      this.podsAddressable = false
+      this.clusterIPHealthy = true
+      this.log?.info({ clusterIP: cluster, readyBackends: this.readyCount() }, 'pods not addressable (mesh); routing through the private service ClusterIP')
+      this.publishRoute()
+    }
     let changed = false
     for (let i = 0; i < targets.length; i++) {
-      if (!results[i]) continue
+      if (results[i] !== PROBE_OK) continue
       const st = this.dests.get(targets[i]!)
       // Still listed, nothing happened to it meanwhile, and usable (ready or optimisation on).
-      if (st === undefined || st.epoch !== epochs[i] || st.healthy || !(st.ready || this.optimisation)) continue
+      if (st === undefined || st.epoch !== epochs[i] || st.healthy || !(st.ready || this.optimisation) || !this.probePods) continue
       st.healthy = true
       st.suspect = false
       changed = true
@@ -281,7 +424,7 @@ export class RevisionBackends {
 
   private publish(): void {
     const list: string[] = []
-    for (const [d, st] of this.dests) if (st.healthy) list.push(d)
+    if (this.probePods || this.mode === 'disabled') for (const [d, st] of this.dests) if (st.healthy) list.push(d)
     list.sort()
     const old = this.published
     if (list.length === old.length && list.every((d, i) => d === old[i])) return

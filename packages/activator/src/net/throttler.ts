@@ -20,14 +20,14 @@
 
 import type { Logger } from '@sluice/core/logging'
 import type http from 'node:http'
-import type { EndpointEvents, RevisionEndpoints } from '../endpoints/source.ts'
+import type { EndpointEvents, PrivateService, RevisionEndpoints } from '../endpoints/source.ts'
 import { revisionKey, type RevisionInfo } from '../revision.ts'
 import { assignSlice } from './assignment.ts'
 import {
   firstAvailable, leastLoaded, policyForConcurrency, randomChoice2, roundRobin,
   PodTracker, type PolicyName, type RotationState,
 } from './lb-policy.ts'
-import { createProbeAgent, RevisionBackends, type RevisionBackendsOptions } from './revision-backends.ts'
+import { createProbeAgent, RevisionBackends, type MeshMode, type RevisionBackendsOptions } from './revision-backends.ts'
 import { Admit, QueueBudget, RevisionQueue, type QueueLimits, type QueueNode, type RevisionQueueOptions } from './revision-queue.ts'
 
 /** Knative's revisionMaxConcurrency: the capacity that means "open". */
@@ -68,7 +68,7 @@ export interface RevisionThrottlerOptions {
   random?: () => number
   now?: () => number
   /** Probing of the revision's pods; null: none (dests come from updateDests only). */
-  probe?: Omit<RevisionBackendsOptions, 'onHealthy'> | null
+  probe?: Omit<RevisionBackendsOptions, 'onHealthy' | 'onClusterIP'> | null
   log?: Logger
 }
 
@@ -97,6 +97,9 @@ export class RevisionThrottler {
   /** Every tracker still known: healthy ones plus removed ones with requests in flight. */
   private readonly byDest = new Map<string, PodTracker>()
   private readonly retired = new Set<PodTracker>()
+  /** ClusterIP routing (mesh): the one tracker every request goes through, and the K8s-ready pod count. */
+  private clusterTracker: PodTracker | null = null
+  private readyBackends = 0
   private dispatching = false
   private closed = false
 
@@ -112,7 +115,33 @@ export class RevisionThrottler {
     this.log = opts.log
     this.backends = opts.probe === null || opts.probe === undefined
       ? null
-      : new RevisionBackends({ ...opts.probe, onHealthy: (dests) => this.updateDests(dests) })
+      : new RevisionBackends({
+        ...opts.probe,
+        onHealthy: (dests) => this.updateDests(dests),
+        onClusterIP: (dest, ready) => this.updateClusterIP(dest, ready),
+      })
+  }
+
+  /** The ClusterIP destination requests go through, or null for pod-direct routing. */
+  get clusterDest(): string | null {
+    return this.clusterTracker?.dest ?? null
+  }
+
+  /**
+   * Route through the private Service's ClusterIP (dest) with `readyBackends`
+   * K8s-ready pods behind it, or back to pod routing (null). No per-pod
+   * trackers: one unlimited tracker, capacity from the ready count.
+   */
+  updateClusterIP(dest: string | null, readyBackends: number): void {
+    if (this.closed) return
+    if (dest === null) {
+      this.clusterTracker = null
+      this.readyBackends = 0
+    } else {
+      if (this.clusterTracker?.dest !== dest) this.clusterTracker = new PodTracker(dest, 0)
+      this.readyBackends = readyBackends
+    }
+    this.recompute()
   }
 
   /** Destinations this activator sends to. */
@@ -226,12 +255,25 @@ export class RevisionThrottler {
 
   private recompute(): void {
     const cc = this.containerConcurrency
-    this.assigned = cc > 0 ? assignSlice(this.trackers, this.activatorIndex, this.numActivators) : this.trackers.slice()
-    // calculateCapacity, pod-direct routing (no ClusterIP fallback).
-    let capacity = cc * this.assigned.length
-    if (this.trackers.length > 0 && (cc === 0 || capacity > MAX_CAPACITY)) capacity = MAX_CAPACITY
+    // calculateCapacity (spec §2.6).
+    let capacity: number
+    let backends: number
+    const ct = this.clusterTracker
+    if (ct !== null) {
+      // ClusterIP routing: cc x ready backends shared by the activators, at least 1.
+      this.assigned = [ct]
+      backends = this.readyBackends
+      const product = cc * backends
+      capacity = Math.floor(product / Math.max(1, this.numActivators))
+      if (capacity === 0 && product > 0) capacity = 1
+    } else {
+      this.assigned = cc > 0 ? assignSlice(this.trackers, this.activatorIndex, this.numActivators) : this.trackers.slice()
+      backends = this.trackers.length
+      capacity = cc * this.assigned.length
+    }
+    if (backends > 0 && (cc === 0 || capacity > MAX_CAPACITY)) capacity = MAX_CAPACITY
     if (capacity !== this.capacity) {
-      this.log?.info({ revision: this.key, capacity, pods: this.trackers.length, index: this.activatorIndex, activators: this.numActivators }, 'set capacity')
+      this.log?.info({ revision: this.key, capacity, pods: this.trackers.length, clusterIP: ct?.dest, readyBackends: ct !== null ? backends : undefined, index: this.activatorIndex, activators: this.numActivators }, 'set capacity')
     }
     this.capacity = capacity
     this.queue.capacity = capacity
@@ -294,8 +336,12 @@ export interface ThrottlerOptions {
   queue?: Omit<RevisionQueueOptions, 'budget' | 'maxQueued' | 'maxBufferedBytes'>
   probeFrequencyMs?: number
   probeTimeoutMs?: number
-  /** mesh-compatibility-mode `disabled`: trust K8s-ready pods without probing. */
+  /** Trust K8s-ready pods without probing (implied by any mesh mode but `auto`). */
   trustReadyPods?: boolean
+  /** config-network mesh-compatibility-mode (default `auto`); setMesh changes it at run time. */
+  meshMode?: MeshMode
+  /** config-network enable-mesh-pod-addressability. */
+  passthroughLb?: boolean
   /** false: no pod probing at all (tests and simulations drive updateDests). */
   probe?: boolean
   policyOverride?: PolicyName | LbPolicyFn
@@ -318,6 +364,10 @@ export class Throttler implements EndpointEvents {
   private readonly revisions = new Map<string, RevisionThrottler>()
   private readonly pendingEndpoints = new Map<string, RevisionEndpoints>()
   private readonly positions = new Map<string, ActivatorPosition>()
+  /** Private Services' ClusterIP destinations, by revision key. */
+  private readonly clusterDests = new Map<string, string>()
+  private meshMode: MeshMode
+  private passthroughLbOn: boolean
   private readonly agent: http.Agent | null
   /** try() for a revision that is not known. */
   rejectedNoRevision = 0
@@ -325,6 +375,8 @@ export class Throttler implements EndpointEvents {
   constructor(opts: ThrottlerOptions = {}) {
     this.opts = opts
     this.budget = new QueueBudget(opts.totalLimits)
+    this.meshMode = opts.meshMode ?? 'auto'
+    this.passthroughLbOn = opts.passthroughLb ?? false
     this.agent = opts.probe === false ? null : createProbeAgent()
   }
 
@@ -393,7 +445,9 @@ export class Throttler implements EndpointEvents {
     const key = revisionKey(namespace, name)
     this.pendingEndpoints.delete(key)
     const rt = this.revisions.get(key)
-    if (rt !== undefined) this.applyEndpoints(rt, { ready: [], notReady: [] })
+    if (rt === undefined) return
+    if (rt.backends !== null) rt.backends.reset()
+    else rt.updateDests([])
   }
 
   activatorsUpdated(namespace: string, name: string, activatorIPs: string[]): void {
@@ -404,6 +458,31 @@ export class Throttler implements EndpointEvents {
     const key = revisionKey(namespace, name)
     this.positions.set(key, pos)
     this.revisions.get(key)?.updateActivators(pos.index, pos.count)
+  }
+
+  /** The mesh settings in force. */
+  /** enable-mesh-pod-addressability in force (read per proxied request: no allocation). */
+  get passthroughLb(): boolean {
+    return this.passthroughLbOn
+  }
+
+  get mesh(): { mode: MeshMode; passthroughLb: boolean } {
+    return { mode: this.meshMode, passthroughLb: this.passthroughLbOn }
+  }
+
+  /** config-network changed: every revision starts over under the new settings. */
+  setMesh(mode: MeshMode, passthroughLb: boolean): void {
+    if (mode === this.meshMode && passthroughLb === this.passthroughLbOn) return
+    this.meshMode = mode
+    this.passthroughLbOn = passthroughLb
+    for (const rt of this.revisions.values()) rt.backends?.setMesh(mode, passthroughLb)
+  }
+
+  privateServiceUpdated(namespace: string, name: string, svc: PrivateService | null): void {
+    const key = revisionKey(namespace, name)
+    if (svc === null) this.clusterDests.delete(key)
+    else this.clusterDests.set(key, svc.clusterDest)
+    this.revisions.get(key)?.backends?.setClusterDest(svc?.clusterDest ?? null)
   }
 
   /** Stops all probing and sheds all waiting requests. */
@@ -430,10 +509,15 @@ export class Throttler implements EndpointEvents {
         probeTimeoutMs: o.probeTimeoutMs,
         probeOptimisation: !rev.execReadinessProbe,
         trustReadyPods: o.trustReadyPods,
+        meshMode: this.meshMode,
+        passthroughLb: this.passthroughLbOn,
+        privateHost: `${rev.name}-private.${rev.namespace}`,
         log: o.log,
       },
     })
     this.revisions.set(key, rt)
+    const cluster = this.clusterDests.get(key)
+    if (cluster !== undefined) rt.backends?.setClusterDest(cluster)
     const pos = this.positions.get(key)
     if (pos !== undefined) rt.updateActivators(pos.index, pos.count)
     const eps = this.pendingEndpoints.get(key)

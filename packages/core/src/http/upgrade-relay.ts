@@ -90,9 +90,10 @@ export class UpgradeRelay {
   }
 
   /** Dials upstream and sends `head` (request line and headers, blank line included). */
-  connect(opts: net.NetConnectOpts, head: string): void {
+  /** `dial`: how the upstream socket is opened (the activator's system-internal-tls passes tls.connect). */
+  connect<O>(opts: O, head: string, dial: (o: O) => net.Socket = net.connect as (o: O) => net.Socket): void {
     if (this.phase === ENDED) return
-    const up = net.connect(opts)
+    const up = dial(opts)
     up.setNoDelay(true)
     ;(up as Tagged)[kRelay] = this
     this.upstream = up
