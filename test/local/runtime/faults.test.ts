@@ -58,6 +58,9 @@ t.test('an app crash mid-request gets 502 and the app restarts; a dead queue-pro
   writeFileSync(hangFlag, '')
   const crashedAgain = await send(url, { path: '/crash', timeoutMs: 10_000 })
   t.ok(crashedAgain.status === 502 || crashedAgain.status === 503, `the in-flight request gets ${crashedAgain.status}`)
+  // As above: once the exit is noticed (its second crash line), requests no longer meet the dead app.
+  const crashLines = () => run.lines.filter((l) => l === 'instance faults-00001-001: app exited (3); restarting it').length
+  t.ok(await waitFor(() => crashLines() >= 2, 5000), 'the second crash is noticed')
   const stuck = await send(url, { timeoutMs: 10_000 })
   t.equal(stuck.status, 504, 'a request to the never-ready app gets 504')
   t.ok(stuck.ms >= 1800 && stuck.ms <= 3500, `after the 2 s revision timeout (${stuck.ms.toFixed(0)} ms)`)
