@@ -2,17 +2,20 @@
 // 1 naming the variable; SIGTERM fails probes at once, serves through the
 // drain period, lets in-flight requests finish and exits 0 (spec §2.14); the
 // local endpoint source is driven over its HTTP API; the Kubernetes source
-// reads a fake API server through KUBECONFIG.
-import t from 'tap'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+// reads the fake API server through KUBECONFIG and, when
+// SLUICE_KUBE_APISERVER_BIN is set, a real one (the pod and the activator then
+// run in a network namespace of the test's own), across an API-server restart.
+import t, { type Test } from 'tap'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { close, request, sleep, startApp } from '../helpers/servers.ts'
-import { ensureStopped } from '../helpers/process.ts'
+import { close, knativeEnv, request, sleep, startApp } from '../helpers/servers.ts'
+import { ensureStopped, MAIN_JS } from '../helpers/process.ts'
 import { startTestAutoscaler, type TestAutoscaler } from '../helpers/test-autoscaler.ts'
-import { FakeKubeApi } from '../helpers/fake-kube-api.ts'
 import { revision } from '../helpers/knative-objects.ts'
-import { activatorEnv, runActivatorMain, spawnActivator, startPod, type ActivatorProcess } from '../helpers/activator.ts'
+import { kubeApis, type KubeApi } from '../helpers/kube-apis.ts'
+import { NetNs, netnsUnavailable } from '../helpers/netns.ts'
+import { ACTIVATOR_MAIN_JS, activatorEnv, logLines, runActivatorMain, spawnActivator, startPod, type ActivatorProcess } from '../helpers/activator.ts'
 
 t.jobs = 4
 
@@ -168,63 +171,142 @@ t.test('a second signal during the drain exits 1 at once', async (t) => {
   t.ok(exit.at - second < 1000, 'without waiting for the drain period')
 })
 
-t.test('SLUICE_ENDPOINT_SOURCE=kubernetes with KUBECONFIG: revisions and endpoints from the API, watched', async (t) => {
-  const autoscaler = await autoscalerFor(t)
-  const kube = await FakeKubeApi.start()
+/** Where the Kubernetes case runs: its pod and the activator process, and the URL the test sends to. */
+interface KubeSite {
+  /** The pod as its Endpoints list it. */
+  podIP: string
+  podPort: number
+  kubeconfig: string
+  spawn(env: Record<string, string>): Promise<{ url: string; ports: ActivatorProcess['ports'] }>
+  /** What the pod's processes wrote, shown when an assertion fails. */
+  output(): string
+}
+
+/** On the host's loopback: fine for the fake API, which takes 127.0.0.1 in Endpoints. */
+async function hostSite(t: Test, kube: KubeApi, autoscaler: TestAutoscaler): Promise<KubeSite> {
   const app = await startApp((req, res) => res.end(`app ${req.url} host=${req.headers.host}`))
   const pod = await startPod(app.port)
   const dir = mkdtempSync(join(tmpdir(), 'sluice-kubeconfig-'))
   t.teardown(async () => {
     await pod.stop()
     await close(app.server)
-    await kube.close()
     rmSync(dir, { recursive: true, force: true })
   })
   const kubeconfig = join(dir, 'config')
-  writeFileSync(kubeconfig, JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'fake', cluster: { server: kube.url, 'insecure-skip-tls-verify': true } }],
-    users: [{ name: 'fake', user: {} }],
-    contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
-    'current-context': 'fake',
+  kube.writeKubeconfig(kubeconfig)
+  return { podIP: '127.0.0.1', podPort: pod.qp.ports.serving, kubeconfig, spawn: (env) => spawnWith(t, autoscaler, env), output: () => '' }
+}
+
+/**
+ * In a network namespace of the test's own: the real API server refuses
+ * loopback addresses in Endpoints, so the pod (app + queue-proxy on Knative's
+ * ports) gets 10.244.0.1 there, the activator runs beside it, and the API
+ * server, the autoscaler and the activator's port cross over through sockets.
+ */
+async function netnsSite(t: Test, kube: KubeApi, autoscaler: TestAutoscaler): Promise<KubeSite> {
+  const ns = await NetNs.create()
+  t.teardown(() => ns.delete())
+  const podIP = '10.244.0.1'
+  await ns.addAddress(podIP)
+  const app = ns.spawn(process.execPath, ['-e', "require('http').createServer((q, s) => s.end(`app ${q.url} host=${q.headers.host}`)).listen(8080, '127.0.0.1')"], {})
+  const qp = ns.spawn(process.execPath, [MAIN_JS], knativeEnv(8080, {
+    SERVING_POD_IP: podIP, SLUICE_BIND_ADDRESS: podIP, QUEUE_SERVING_PORT: '8012', QUEUE_SERVING_TLS_PORT: '8112',
+    SLUICE_ADMIN_PORT: '8022', SLUICE_METRICS_PORT: '9090', SLUICE_USER_METRICS_PORT: '9091', SLUICE_DRAIN_QUIET_PERIOD: '0s',
   }))
-  kube.upsert('revisions', revision('default', 'hello-00001', { timeoutSeconds: 10 }))
-  const endpoints = (notReady: string[]) => ({
-    apiVersion: 'v1',
-    kind: 'Endpoints',
-    metadata: {
-      name: 'hello-00001-private',
-      namespace: 'default',
-      labels: {
-        'networking.internal.knative.dev/serviceType': 'Private',
-        'serving.knative.dev/revision': 'hello-00001',
-        'serving.knative.dev/revisionUID': 'uid-default-hello-00001',
-      },
+  await ns.forwardIn(Number(new URL(kube.url).port))
+  const autoscalerPort = Number(new URL(autoscaler.url).port)
+  await ns.forwardIn(autoscalerPort)
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-kubeconfig-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const kubeconfig = join(dir, 'config')
+  kube.writeKubeconfig(kubeconfig)
+  return {
+    podIP,
+    podPort: 8012,
+    kubeconfig,
+    output: () => `app: ${app.stderr()}\nqueue-proxy: ${qp.stderr()}${qp.stdout()}`,
+    async spawn(env) {
+      const p = ns.spawn(process.execPath, [ACTIVATOR_MAIN_JS], activatorEnv({ SLUICE_AUTOSCALER_URL: autoscaler.url, ...env, SLUICE_LOG_LEVEL: 'info' }))
+      t.teardown(() => ensureStopped(p))
+      const deadline = Date.now() + 20_000
+      for (;;) {
+        const lines = logLines(p.stdout())
+        const started = lines.find((l) => l.message === 'activator started')
+        if (started !== undefined) {
+          const ports = started.ports as Omit<ActivatorProcess['ports'], 'localApi'>
+          const localApi = lines.find((l) => l.message === 'local endpoint API listening')?.port as number | undefined
+          return { url: `http://127.0.0.1:${await ns.forwardOut(ports.http)}`, ports: { ...ports, localApi: localApi ?? null } }
+        }
+        if (p.child.exitCode !== null || Date.now() > deadline) throw new Error(`activator in ${ns.name} did not start: ${p.stderr()}${p.stdout()}`)
+        await sleep(20)
+      }
     },
-    // The pod's queue-proxy port, named http as the private service's target port is.
-    subsets: notReady.length === 0 ? [] : [{ notReadyAddresses: notReady.map((ip) => ({ ip })), ports: [{ name: 'http', port: pod.qp.ports.serving, protocol: 'TCP' }] }],
-  })
-  kube.upsert('endpoints', endpoints([]))
-
-  const p = await spawnWith(t, autoscaler, { SLUICE_ENDPOINT_SOURCE: 'kubernetes', KUBECONFIG: kubeconfig })
-  t.equal(p.ports.localApi, null, 'no local API in kubernetes mode')
-  t.ok(kube.lists('revisions') >= 1 && kube.watches('revisions') >= 1, 'revisions listed and watched')
-
-  const waiting = request(`${p.url}/cold`, { headers: { Host: 'hello-00001.default.svc.cluster.local' } })
-  await sleep(100)
-  kube.upsert('endpoints', endpoints(['127.0.0.1']))
-  const r = await waiting
-  t.equal(r.status, 200, 'released when the watched Endpoints list the pod')
-  t.equal(r.body, 'app /cold host=hello-00001.default.svc.cluster.local')
-  const unknown = await request(`${p.url}/`, { headers: { 'Knative-Serving-Namespace': 'default', 'Knative-Serving-Revision': 'other-00001' } })
-  t.equal(unknown.status, 404)
-
-  kube.remove('revisions', 'default', 'hello-00001')
-  let after = await request(`${p.url}/`, { headers: ROUTE })
-  for (let i = 0; after.status !== 404 && i < 50; i++) {
-    await sleep(20)
-    after = await request(`${p.url}/`, { headers: ROUTE })
   }
-  t.equal(after.status, 404, 'a deleted revision is gone')
-})
+}
+
+for (const backend of await kubeApis(t)) {
+  // The real API server needs the pod in a network namespace (see netnsSite).
+  const netns = backend.name === 'real' ? netnsUnavailable() : undefined
+  const skip = backend.skip || (netns === undefined ? false : `real kube-apiserver: ${netns}`)
+  t.test(`[${backend.name}] SLUICE_ENDPOINT_SOURCE=kubernetes with KUBECONFIG: revisions and endpoints from the API, watched across an API-server restart`, { skip }, async (t) => {
+    const kube = await backend.use(t)
+    const autoscaler = await autoscalerFor(t)
+    const site = kube.name === 'real' ? await netnsSite(t, kube, autoscaler) : await hostSite(t, kube, autoscaler)
+    await kube.upsert('revisions', revision('default', 'hello-00001', { timeoutSeconds: 10 }))
+    const endpoints = (notReady: string[]) => ({
+      apiVersion: 'v1',
+      kind: 'Endpoints',
+      metadata: {
+        name: 'hello-00001-private',
+        namespace: 'default',
+        labels: {
+          'networking.internal.knative.dev/serviceType': 'Private',
+          'serving.knative.dev/revision': 'hello-00001',
+          'serving.knative.dev/revisionUID': 'uid-default-hello-00001',
+        },
+      },
+      // The pod's queue-proxy port, named http as the private service's target port is.
+      subsets: notReady.length === 0 ? [] : [{ notReadyAddresses: notReady.map((ip) => ({ ip })), ports: [{ name: 'http', port: site.podPort, protocol: 'TCP' }] }],
+    })
+    await kube.upsert('endpoints', endpoints([]))
+
+    const p = await site.spawn({ SLUICE_ENDPOINT_SOURCE: 'kubernetes', KUBECONFIG: site.kubeconfig })
+    t.equal(p.ports.localApi, null, 'no local API in kubernetes mode')
+    if (kube.fake) t.ok(kube.fake.lists('revisions') >= 1 && kube.fake.watches('revisions') >= 1, 'revisions listed and watched')
+
+    const waiting = request(`${p.url}/cold`, { headers: { Host: 'hello-00001.default.svc.cluster.local' } })
+    await sleep(100)
+    await kube.upsert('endpoints', endpoints([site.podIP]))
+    const r = await waiting
+    t.equal(r.status, 200, 'released when the watched Endpoints list the pod', { output: site.output() })
+    t.equal(r.body, 'app /cold host=hello-00001.default.svc.cluster.local')
+    const unknown = await request(`${p.url}/`, { headers: { 'Knative-Serving-Namespace': 'default', 'Knative-Serving-Revision': 'other-00001' } })
+    t.equal(unknown.status, 404)
+
+    // The activator's watches must resume: a revision created after the restart is served.
+    await kube.restart(300)
+    await kube.upsert('revisions', revision('default', 'world-00001', { timeoutSeconds: 10 }))
+    const world = { Host: 'world-00001.default.svc.cluster.local' }
+    const worldEndpoints = endpoints([site.podIP])
+    worldEndpoints.metadata.name = 'world-00001-private'
+    worldEndpoints.metadata.labels['serving.knative.dev/revision'] = 'world-00001'
+    worldEndpoints.metadata.labels['serving.knative.dev/revisionUID'] = 'uid-default-world-00001'
+    await kube.upsert('endpoints', worldEndpoints)
+    // The activator's own back-off (1 s doubling) decides when it reconnects: allow for it.
+    let served = await request(`${p.url}/after-restart`, { headers: world })
+    for (const end = Date.now() + 30_000; served.status === 404 && Date.now() < end;) {
+      await sleep(50)
+      served = await request(`${p.url}/after-restart`, { headers: world })
+    }
+    t.equal(served.status, 200, 'a revision created after the API-server restart is served')
+    t.equal(served.body, 'app /after-restart host=world-00001.default.svc.cluster.local')
+
+    await kube.remove('revisions', 'default', 'hello-00001')
+    let after = await request(`${p.url}/`, { headers: ROUTE })
+    for (const end = Date.now() + 10_000; after.status !== 404 && Date.now() < end;) {
+      await sleep(20)
+      after = await request(`${p.url}/`, { headers: ROUTE })
+    }
+    t.equal(after.status, 404, 'a deleted revision is gone')
+  })
+}

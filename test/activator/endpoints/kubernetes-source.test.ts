@@ -1,4 +1,8 @@
-// KubernetesSource against a fake API server speaking real list/watch.
+// KubernetesSource against the fake API server (list/watch with injectable
+// failures) and, when SLUICE_KUBE_APISERVER_BIN is set, a real kube-apiserver
+// + etcd. The tests in the loop below run on both; the ones after it need the
+// fake's controls (dropped or refused watches, 410 Gone, compaction,
+// bookmarks, failing or stalled lists, the request log) and run on it alone.
 
 import t, { type Test } from 'tap'
 import { pino } from 'pino'
@@ -6,6 +10,7 @@ import { KubernetesSource } from '@sluice/activator/endpoints/kubernetes-source'
 import type { EndpointEvents, PrivateService, RevisionEndpoints } from '@sluice/activator/endpoints/source'
 import type { RevisionInfo } from '@sluice/activator/revision'
 import { FakeKubeApi, kubeConfigFor } from '../../helpers/fake-kube-api.ts'
+import { kubeApis, type KubeApi } from '../../helpers/kube-apis.ts'
 import { endpointSlice, privateEndpoints, privateService, publicEndpoints, revision } from '../../helpers/knative-objects.ts'
 
 const silent = pino({ level: 'silent' })
@@ -48,7 +53,8 @@ class Recorder implements EndpointEvents {
   }
 }
 
-async function waitFor(cond: () => boolean, ms = 3000): Promise<boolean> {
+// Generous: a real API server on a loaded 2-core machine; a pass returns at once.
+async function waitFor(cond: () => boolean, ms = 10_000): Promise<boolean> {
   const end = Date.now() + ms
   while (!cond()) {
     if (Date.now() > end) return false
@@ -73,151 +79,238 @@ async function setup(t: Test, opts: { slices?: boolean } = {}) {
   return { api, source, rec }
 }
 
-t.test('initial sync: start() resolves after revisions, private endpoints, public activators and private services were delivered', async (t) => {
-  const { api, source, rec } = await setup(t)
-  api.upsert('revisions', revision('ns', 'hello-00001', { containerConcurrency: 10 }))
-  api.upsert('revisions', revision('ns', 'grpc-00001', { h2c: true }))
-  api.upsert('endpoints', privateEndpoints('ns', 'hello-00001', { ready: ['10.0.0.1', '10.0.0.2'], notReady: ['10.0.0.3'] }))
-  api.upsert('endpoints', privateEndpoints('ns', 'grpc-00001', { h2c: true, ready: ['10.0.1.1'] }))
-  api.upsert('endpoints', publicEndpoints('ns', 'hello-00001', ['10.1.0.7', '10.1.0.5']))
-  api.upsert('services', privateService('ns', 'hello-00001', '10.96.0.10'))
-  api.upsert('services', privateService('ns', 'grpc-00001', '10.96.0.11', { h2c: true }))
-
-  await source.start(rec)
-
-  t.same([...rec.revisions.keys()].sort(), ['ns/grpc-00001', 'ns/hello-00001'])
-  t.same(rec.endpoints.get('ns/hello-00001'), { ready: ['10.0.0.1:8012', '10.0.0.2:8012'], notReady: ['10.0.0.3:8012'] }, 'http1 revision: port http (8012)')
-  t.same(rec.endpoints.get('ns/grpc-00001'), { ready: ['10.0.1.1:8013'], notReady: [] }, 'h2c revision: port http2 (8013)')
-  t.same(rec.activators.get('ns/hello-00001'), ['10.1.0.5', '10.1.0.7'], 'public endpoints: activator IPs, no ports')
-  t.same(rec.services.get('ns/hello-00001'), { clusterDest: '10.96.0.10:80' })
-  t.same(rec.services.get('ns/grpc-00001'), { clusterDest: '10.96.0.11:80' }, 'h2c private service: port http2')
-  const firstEndpoints = rec.calls.findIndex((c) => !c.startsWith('revision'))
-  t.ok(rec.calls.slice(0, firstEndpoints).length === 2, 'revisions are delivered before any endpoints')
-  t.equal(api.requests.find((r) => r.kind === 'endpoints')?.labelSelector, 'networking.internal.knative.dev/serviceType in (Private,Public)')
-  t.equal(api.requests.find((r) => r.kind === 'services')?.labelSelector, 'networking.internal.knative.dev/serviceType=Private')
-  t.equal(api.lists('endpointslices'), 0, 'EndpointSlices are not read by default')
-})
-
-t.test('revision fields: defaults, explicit values, serving container of a multi-container revision', async (t) => {
-  const { api, source, rec } = await setup(t)
-  api.upsert('revisions', revision('ns', 'plain-00001'))
-  api.upsert('revisions', revision('ns', 'full-00001', {
-    containerConcurrency: 3, h2c: true, timeoutSeconds: 60, responseStartTimeoutSeconds: 20,
-    idleTimeoutSeconds: 5, service: 'svc', configuration: 'cfg', execReadinessProbe: true,
-  }))
-  api.upsert('revisions', revision('ns', 'multi-00001', {
-    containers: [
-      { name: 'sidecar', image: 's', readinessProbe: { httpGet: { port: 9 } } },
-      { name: 'app', image: 'a', ports: [{ name: 'h2c', containerPort: 8080 }], readinessProbe: { exec: { command: ['x'] } } },
-    ],
-  }))
-  const bare = revision('ns', 'bare-00001')
-  bare.metadata.labels = {}
-  api.upsert('revisions', bare)
-  await source.start(rec)
-
-  t.same(source.getRevision('ns', 'plain-00001'), {
-    namespace: 'ns', name: 'plain-00001', containerConcurrency: 0, protocol: 'http1', timeoutSeconds: 300,
-    responseStartTimeoutSeconds: 0, idleTimeoutSeconds: 0, serviceName: 'plain', configurationName: 'plain',
-    execReadinessProbe: false,
+/** A source reading `api` (fake or real). */
+function sourceFor(t: Test, api: KubeApi, opts: { slices?: boolean } = {}) {
+  const source = new KubernetesSource({
+    kubeConfig: api.kubeConfig(),
+    log: silent,
+    backoff: BACKOFF,
+    ...(opts.slices ? { useEndpointSlices: true } : {}),
   })
-  t.same(source.getRevision('ns', 'full-00001'), {
-    namespace: 'ns', name: 'full-00001', containerConcurrency: 3, protocol: 'h2c', timeoutSeconds: 60,
-    responseStartTimeoutSeconds: 20, idleTimeoutSeconds: 5, serviceName: 'svc', configurationName: 'cfg',
-    execReadinessProbe: true,
+  t.teardown(() => source.stop())
+  return { source, rec: new Recorder() }
+}
+
+for (const backend of await kubeApis(t)) {
+  const test = (name: string, fn: (t: Test, api: KubeApi) => Promise<void>) =>
+    t.test(`[${backend.name}] ${name}`, { skip: backend.skip }, async (t) => fn(t, await backend.use(t)))
+
+  test('initial sync: start() resolves after revisions, private endpoints, public activators and private services were delivered', async (t, api) => {
+    const { source, rec } = sourceFor(t, api)
+    await api.upsert('revisions', revision('ns', 'hello-00001', { containerConcurrency: 10 }))
+    await api.upsert('revisions', revision('ns', 'grpc-00001', { h2c: true }))
+    await api.upsert('endpoints', privateEndpoints('ns', 'hello-00001', { ready: ['10.0.0.1', '10.0.0.2'], notReady: ['10.0.0.3'] }))
+    await api.upsert('endpoints', privateEndpoints('ns', 'grpc-00001', { h2c: true, ready: ['10.0.1.1'] }))
+    await api.upsert('endpoints', publicEndpoints('ns', 'hello-00001', ['10.1.0.7', '10.1.0.5']))
+    await api.upsert('services', privateService('ns', 'hello-00001', '10.96.0.10'))
+    await api.upsert('services', privateService('ns', 'grpc-00001', '10.96.0.11', { h2c: true }))
+
+    await source.start(rec)
+
+    t.same([...rec.revisions.keys()].sort(), ['ns/grpc-00001', 'ns/hello-00001'])
+    t.same(rec.endpoints.get('ns/hello-00001'), { ready: ['10.0.0.1:8012', '10.0.0.2:8012'], notReady: ['10.0.0.3:8012'] }, 'http1 revision: port http (8012)')
+    t.same(rec.endpoints.get('ns/grpc-00001'), { ready: ['10.0.1.1:8013'], notReady: [] }, 'h2c revision: port http2 (8013)')
+    t.same(rec.activators.get('ns/hello-00001'), ['10.1.0.5', '10.1.0.7'], 'public endpoints: activator IPs, no ports')
+    t.same(rec.services.get('ns/hello-00001'), { clusterDest: '10.96.0.10:80' })
+    t.same(rec.services.get('ns/grpc-00001'), { clusterDest: '10.96.0.11:80' }, 'h2c private service: port http2')
+    const firstEndpoints = rec.calls.findIndex((c) => !c.startsWith('revision'))
+    t.ok(rec.calls.slice(0, firstEndpoints).length === 2, 'revisions are delivered before any endpoints')
+    if (api.fake) {
+      t.equal(api.fake.requests.find((r) => r.kind === 'endpoints')?.labelSelector, 'networking.internal.knative.dev/serviceType in (Private,Public)')
+      t.equal(api.fake.requests.find((r) => r.kind === 'services')?.labelSelector, 'networking.internal.knative.dev/serviceType=Private')
+      t.equal(api.fake.lists('endpointslices'), 0, 'EndpointSlices are not read by default')
+    }
   })
-  const multi = source.getRevision('ns', 'multi-00001')
-  t.equal(multi?.protocol, 'h2c', 'protocol from the container with ports')
-  t.equal(multi?.execReadinessProbe, true, 'probe of the container with ports')
-  t.equal(source.getRevision('ns', 'bare-00001')?.serviceName, '', 'missing labels give empty names')
-  t.equal(source.getRevision('ns', 'nope'), undefined)
-  t.equal(source.getRevision('other', 'plain-00001'), undefined, 'namespace is part of the key')
-  t.same(rec.revisions.get('ns/full-00001'), source.getRevision('ns', 'full-00001'), 'the cache holds what was delivered')
-})
 
-t.test('endpoints of a revision not known yet: port http if present, else http2; IPv6 in brackets', async (t) => {
-  const { api, source, rec } = await setup(t)
-  api.upsert('endpoints', privateEndpoints('ns', 'a-00001', { ready: ['10.0.0.1'] }))
-  api.upsert('endpoints', privateEndpoints('ns', 'b-00001', { h2c: true, ready: ['10.0.0.2'] }))
-  api.upsert('endpoints', privateEndpoints('ns', 'v6-00001', { ready: ['fd00::1'], notReady: ['fd00::2'] }))
-  await source.start(rec)
-  t.same(rec.endpoints.get('ns/a-00001')?.ready, ['10.0.0.1:8012'])
-  t.same(rec.endpoints.get('ns/b-00001')?.ready, ['10.0.0.2:8013'])
-  t.same(rec.endpoints.get('ns/v6-00001'), { ready: ['[fd00::1]:8012'], notReady: ['[fd00::2]:8012'] })
-})
+  test('revision fields: defaults, explicit values, serving container of a multi-container revision', async (t, api) => {
+    const { source, rec } = sourceFor(t, api)
+    await api.upsert('revisions', revision('ns', 'plain-00001'))
+    await api.upsert('revisions', revision('ns', 'full-00001', {
+      containerConcurrency: 3, h2c: true, timeoutSeconds: 60, responseStartTimeoutSeconds: 20,
+      idleTimeoutSeconds: 5, service: 'svc', configuration: 'cfg', execReadinessProbe: true,
+    }))
+    await api.upsert('revisions', revision('ns', 'multi-00001', {
+      containers: [
+        { name: 'sidecar', image: 's', readinessProbe: { httpGet: { port: 9 } } },
+        { name: 'app', image: 'a', ports: [{ name: 'h2c', containerPort: 8080 }], readinessProbe: { exec: { command: ['x'] } } },
+      ],
+    }))
+    const bare = revision('ns', 'bare-00001')
+    bare.metadata.labels = {}
+    await api.upsert('revisions', bare)
+    await source.start(rec)
 
-t.test('a known http1 revision reads only the http port, even if the endpoints offer http2 as well', async (t) => {
-  const { api, source, rec } = await setup(t)
-  api.upsert('revisions', revision('ns', 'r-00001'))
-  api.upsert('endpoints', privateEndpoints('ns', 'r-00001', {
-    subsets: [
-      { addresses: [{ ip: '10.0.0.1' }], ports: [{ name: 'http2', port: 8013 }] },
-      { addresses: [{ ip: '10.0.0.2' }, { ip: '10.0.0.2' }], ports: [{ name: 'http', port: 8012 }, { name: 'https', port: 8112 }] },
-    ],
-  }))
-  await source.start(rec)
-  t.same(rec.endpoints.get('ns/r-00001'), { ready: ['10.0.0.2:8012'], notReady: [] }, 'other subsets ignored, duplicates merged')
-})
+    t.same(source.getRevision('ns', 'plain-00001'), {
+      namespace: 'ns', name: 'plain-00001', containerConcurrency: 0, protocol: 'http1', timeoutSeconds: 300,
+      responseStartTimeoutSeconds: 0, idleTimeoutSeconds: 0, serviceName: 'plain', configurationName: 'plain',
+      execReadinessProbe: false,
+    })
+    t.same(source.getRevision('ns', 'full-00001'), {
+      namespace: 'ns', name: 'full-00001', containerConcurrency: 3, protocol: 'h2c', timeoutSeconds: 60,
+      responseStartTimeoutSeconds: 20, idleTimeoutSeconds: 5, serviceName: 'svc', configurationName: 'cfg',
+      execReadinessProbe: true,
+    })
+    const multi = source.getRevision('ns', 'multi-00001')
+    t.equal(multi?.protocol, 'h2c', 'protocol from the container with ports')
+    t.equal(multi?.execReadinessProbe, true, 'probe of the container with ports')
+    t.equal(source.getRevision('ns', 'bare-00001')?.serviceName, '', 'missing labels give empty names')
+    t.equal(source.getRevision('ns', 'nope'), undefined)
+    t.equal(source.getRevision('other', 'plain-00001'), undefined, 'namespace is part of the key')
+    t.same(rec.revisions.get('ns/full-00001'), source.getRevision('ns', 'full-00001'), 'the cache holds what was delivered')
+  })
 
-t.test('updates and deletes propagate', async (t) => {
-  const { api, source, rec } = await setup(t)
-  api.upsert('revisions', revision('ns', 'r-00001'))
-  api.upsert('endpoints', privateEndpoints('ns', 'r-00001'))
-  api.upsert('endpoints', publicEndpoints('ns', 'r-00001', ['10.1.0.1']))
-  api.upsert('services', privateService('ns', 'r-00001', '10.96.0.1'))
-  await source.start(rec)
-  t.same(rec.endpoints.get('ns/r-00001'), { ready: [], notReady: [] }, 'empty endpoints are delivered')
+  test('endpoints of a revision not known yet: port http if present, else http2; IPv6 in brackets', async (t, api) => {
+    const { source, rec } = sourceFor(t, api)
+    await api.upsert('endpoints', privateEndpoints('ns', 'a-00001', { ready: ['10.0.0.1'] }))
+    await api.upsert('endpoints', privateEndpoints('ns', 'b-00001', { h2c: true, ready: ['10.0.0.2'] }))
+    await api.upsert('endpoints', privateEndpoints('ns', 'v6-00001', { ready: ['fd00::1'], notReady: ['fd00::2'] }))
+    await source.start(rec)
+    t.same(rec.endpoints.get('ns/a-00001')?.ready, ['10.0.0.1:8012'])
+    t.same(rec.endpoints.get('ns/b-00001')?.ready, ['10.0.0.2:8013'])
+    t.same(rec.endpoints.get('ns/v6-00001'), { ready: ['[fd00::1]:8012'], notReady: ['[fd00::2]:8012'] })
+  })
 
-  api.upsert('endpoints', privateEndpoints('ns', 'r-00001', { notReady: ['10.0.0.1'] }))
-  t.ok(await waitFor(() => rec.endpoints.get('ns/r-00001')?.notReady.length === 1), 'not-ready pod appears')
-  api.upsert('endpoints', privateEndpoints('ns', 'r-00001', { ready: ['10.0.0.1'] }))
-  t.ok(await waitFor(() => rec.endpoints.get('ns/r-00001')?.ready[0] === '10.0.0.1:8012'), 'pod becomes ready')
-  api.upsert('endpoints', publicEndpoints('ns', 'r-00001', ['10.1.0.1', '10.1.0.2']))
-  t.ok(await waitFor(() => rec.activators.get('ns/r-00001')?.length === 2), 'activator subset grows')
-  api.upsert('services', privateService('ns', 'r-00001', 'None'))
-  t.ok(await waitFor(() => rec.services.get('ns/r-00001') === null), 'headless private service: no ClusterIP destination')
+  test('a known http1 revision reads only the http port, even if the endpoints offer http2 as well', async (t, api) => {
+    const { source, rec } = sourceFor(t, api)
+    await api.upsert('revisions', revision('ns', 'r-00001'))
+    await api.upsert('endpoints', privateEndpoints('ns', 'r-00001', {
+      subsets: [
+        { addresses: [{ ip: '10.0.0.1' }], ports: [{ name: 'http2', port: 8013 }] },
+        { addresses: [{ ip: '10.0.0.2' }, { ip: '10.0.0.2' }], ports: [{ name: 'http', port: 8012 }, { name: 'https', port: 8112 }] },
+      ],
+    }))
+    await source.start(rec)
+    t.same(rec.endpoints.get('ns/r-00001'), { ready: ['10.0.0.2:8012'], notReady: [] }, 'other subsets ignored, duplicates merged')
+  })
 
-  const revisionEvents = rec.count('revisionUpserted')
-  const rev = revision('ns', 'r-00001')
-  rev.status = { observedGeneration: 2, conditions: [{ type: 'Ready', status: 'True' }] }
-  api.upsert('revisions', rev)
-  api.upsert('revisions', revision('ns', 'r-00001', { containerConcurrency: 4 }))
-  t.ok(await waitFor(() => source.getRevision('ns', 'r-00001')?.containerConcurrency === 4), 'revision update reaches the cache')
-  t.equal(rec.count('revisionUpserted'), revisionEvents + 1, 'a status-only update is not re-delivered')
+  test('updates and deletes propagate', async (t, api) => {
+    const { source, rec } = sourceFor(t, api)
+    await api.upsert('revisions', revision('ns', 'r-00001'))
+    await api.upsert('endpoints', privateEndpoints('ns', 'r-00001'))
+    await api.upsert('endpoints', publicEndpoints('ns', 'r-00001', ['10.1.0.1']))
+    await api.upsert('services', privateService('ns', 'r-00001', '10.96.0.21'))
+    await source.start(rec)
+    t.same(rec.endpoints.get('ns/r-00001'), { ready: [], notReady: [] }, 'empty endpoints are delivered')
 
-  api.remove('endpoints', 'ns', 'r-00001-private')
-  t.ok(await waitFor(() => rec.count('endpointsDeleted ns/r-00001') === 1), 'private endpoints deleted')
-  api.remove('services', 'ns', 'r-00001-private')
-  api.remove('revisions', 'ns', 'r-00001')
-  t.ok(await waitFor(() => rec.count('revisionDeleted ns/r-00001') === 1), 'revision deleted')
-  t.equal(source.getRevision('ns', 'r-00001'), undefined, 'and gone from the cache')
-  t.equal(rec.services.get('ns/r-00001'), null, 'private service deletion delivers null')
-})
+    await api.upsert('endpoints', privateEndpoints('ns', 'r-00001', { notReady: ['10.0.0.1'] }))
+    t.ok(await waitFor(() => rec.endpoints.get('ns/r-00001')?.notReady.length === 1), 'not-ready pod appears')
+    await api.upsert('endpoints', privateEndpoints('ns', 'r-00001', { ready: ['10.0.0.1'] }))
+    t.ok(await waitFor(() => rec.endpoints.get('ns/r-00001')?.ready[0] === '10.0.0.1:8012'), 'pod becomes ready')
+    await api.upsert('endpoints', publicEndpoints('ns', 'r-00001', ['10.1.0.1', '10.1.0.2']))
+    t.ok(await waitFor(() => rec.activators.get('ns/r-00001')?.length === 2), 'activator subset grows')
+    await api.upsert('services', privateService('ns', 'r-00001', 'None'))
+    t.ok(await waitFor(() => rec.services.get('ns/r-00001') === null), 'headless private service: no ClusterIP destination')
 
-t.test('Endpoints without the Private/Public label, or without a revisionUID, are ignored', async (t) => {
-  const { api, source, rec } = await setup(t)
-  const plain = privateEndpoints('ns', 'x-00001', { ready: ['10.0.0.1'] })
-  delete plain.metadata.labels!['networking.internal.knative.dev/serviceType']
-  api.upsert('endpoints', plain)
-  const noUid = privateEndpoints('ns', 'y-00001', { ready: ['10.0.0.2'] })
-  delete noUid.metadata.labels!['serving.knative.dev/revisionUID']
-  api.upsert('endpoints', noUid)
-  const other = privateEndpoints('ns', 'z-00001', { ready: ['10.0.0.3'] })
-  other.metadata.labels!['networking.internal.knative.dev/serviceType'] = 'Other'
-  api.upsert('endpoints', other)
-  await source.start(rec)
-  api.upsert('endpoints', { ...plain, subsets: [] })
-  api.upsert('endpoints', privateEndpoints('ns', 'ok-00001', { ready: ['10.0.0.9'] }))
-  t.ok(await waitFor(() => rec.endpoints.has('ns/ok-00001')), 'a labelled one arrives')
-  t.same([...rec.endpoints.keys()], ['ns/ok-00001'], 'nothing else was delivered')
-  t.equal(rec.activators.size, 0)
+    const revisionEvents = rec.count('revisionUpserted')
+    const rev = revision('ns', 'r-00001')
+    rev.status = { observedGeneration: 2, conditions: [{ type: 'Ready', status: 'True' }] }
+    await api.upsert('revisions', rev)
+    await api.upsert('revisions', revision('ns', 'r-00001', { containerConcurrency: 4 }))
+    t.ok(await waitFor(() => source.getRevision('ns', 'r-00001')?.containerConcurrency === 4), 'revision update reaches the cache')
+    t.equal(rec.count('revisionUpserted'), revisionEvents + 1, 'a status-only update is not re-delivered')
 
-  // Losing the label is a deletion for a label-selected watch.
-  const relabelled = privateEndpoints('ns', 'ok-00001', { ready: ['10.0.0.9'] })
-  delete relabelled.metadata.labels!['networking.internal.knative.dev/serviceType']
-  api.upsert('endpoints', relabelled)
-  t.ok(await waitFor(() => rec.count('endpointsDeleted ns/ok-00001') === 1), 'endpoints that lose the label are deleted')
-})
+    await api.remove('endpoints', 'ns', 'r-00001-private')
+    t.ok(await waitFor(() => rec.count('endpointsDeleted ns/r-00001') === 1), 'private endpoints deleted')
+    await api.remove('services', 'ns', 'r-00001-private')
+    await api.remove('revisions', 'ns', 'r-00001')
+    t.ok(await waitFor(() => rec.count('revisionDeleted ns/r-00001') === 1), 'revision deleted')
+    t.equal(source.getRevision('ns', 'r-00001'), undefined, 'and gone from the cache')
+    t.equal(rec.services.get('ns/r-00001'), null, 'private service deletion delivers null')
+  })
+
+  test('Endpoints without the Private/Public label, or without a revisionUID, are ignored', async (t, api) => {
+    const { source, rec } = sourceFor(t, api)
+    const plain = privateEndpoints('ns', 'x-00001', { ready: ['10.0.0.1'] })
+    delete plain.metadata.labels!['networking.internal.knative.dev/serviceType']
+    await api.upsert('endpoints', plain)
+    const noUid = privateEndpoints('ns', 'y-00001', { ready: ['10.0.0.2'] })
+    delete noUid.metadata.labels!['serving.knative.dev/revisionUID']
+    await api.upsert('endpoints', noUid)
+    const other = privateEndpoints('ns', 'z-00001', { ready: ['10.0.0.3'] })
+    other.metadata.labels!['networking.internal.knative.dev/serviceType'] = 'Other'
+    await api.upsert('endpoints', other)
+    await source.start(rec)
+    await api.upsert('endpoints', { ...plain, subsets: [] })
+    await api.upsert('endpoints', privateEndpoints('ns', 'ok-00001', { ready: ['10.0.0.9'] }))
+    t.ok(await waitFor(() => rec.endpoints.has('ns/ok-00001')), 'a labelled one arrives')
+    t.same([...rec.endpoints.keys()], ['ns/ok-00001'], 'nothing else was delivered')
+    t.equal(rec.activators.size, 0)
+
+    // Losing the label is a deletion for a label-selected watch.
+    const relabelled = privateEndpoints('ns', 'ok-00001', { ready: ['10.0.0.9'] })
+    delete relabelled.metadata.labels!['networking.internal.knative.dev/serviceType']
+    await api.upsert('endpoints', relabelled)
+    t.ok(await waitFor(() => rec.count('endpointsDeleted ns/ok-00001') === 1), 'endpoints that lose the label are deleted')
+  })
+
+  test('EndpointSlices mode: merges the slices of a service; ready unless conditions.ready is false; terminating left out', async (t, api) => {
+    const { source, rec } = sourceFor(t, api, { slices: true })
+    await api.upsert('revisions', revision('ns', 'r-00001'))
+    await api.upsert('revisions', revision('ns', 'g-00001', { h2c: true }))
+    await api.upsert('endpointslices', endpointSlice('ns', 'r-00001', 'r-00001-private-a', [
+      { ip: '10.0.0.1' }, { ip: '10.0.0.2', ready: false }, { ip: '10.0.0.3', ready: null },
+    ]))
+    await api.upsert('endpointslices', endpointSlice('ns', 'r-00001', 'r-00001-private-b', [
+      { ip: '10.0.0.4' }, { ip: '10.0.0.5', ready: false, terminating: true },
+    ]))
+    await api.upsert('endpointslices', endpointSlice('ns', 'r-00001', 'r-00001-private-v6', [{ ip: 'fd00::1' }], { addressType: 'IPv6' }))
+    await api.upsert('endpointslices', endpointSlice('ns', 'g-00001', 'g-00001-private-a', [{ ip: 'fd00::9' }], { h2c: true, addressType: 'IPv6' }))
+    await api.upsert('endpointslices', endpointSlice('ns', 'r-00001', 'r-00001-x', [{ ip: '10.1.0.1' }, { ip: '10.1.0.2', ready: false }], { type: 'Public' }))
+    const foreign = endpointSlice('ns', 'r-00001', 'unrelated', [{ ip: '10.9.9.9' }])
+    delete foreign.metadata.labels!['networking.internal.knative.dev/serviceType']
+    await api.upsert('endpointslices', foreign)
+    await api.upsert('endpoints', privateEndpoints('ns', 'r-00001', { ready: ['10.7.7.7'] }))
+    await source.start(rec)
+
+    t.same(rec.endpoints.get('ns/r-00001'), {
+      ready: ['10.0.0.1:8012', '10.0.0.3:8012', '10.0.0.4:8012'],
+      notReady: ['10.0.0.2:8012'],
+    }, 'slices merged; the IPv6 slice of a dual-stack service is not counted twice')
+    t.same(rec.endpoints.get('ns/g-00001'), { ready: ['[fd00::9]:8013'], notReady: [] }, 'IPv6-only service, h2c port')
+    t.same(rec.activators.get('ns/r-00001'), ['10.1.0.1'], 'public slices give ready activator IPs')
+    t.notOk(rec.endpoints.get('ns/r-00001')?.ready.includes('10.7.7.7:8012'), 'core Endpoints are not read in this mode')
+    if (api.fake) t.equal(api.fake.lists('endpoints'), 0, 'core Endpoints are not listed')
+
+    await api.upsert('endpointslices', endpointSlice('ns', 'r-00001', 'r-00001-private-b', [{ ip: '10.0.0.4', ready: false }]))
+    t.ok(await waitFor(() => rec.endpoints.get('ns/r-00001')?.notReady.length === 2), 'update of one slice re-merges')
+    await api.remove('endpointslices', 'ns', 'r-00001-private-a')
+    t.ok(await waitFor(() => rec.endpoints.get('ns/r-00001')?.ready.length === 0), 'removing one slice re-merges')
+    t.equal(rec.count('endpointsDeleted'), 0, 'not deleted while slices remain')
+    await api.remove('endpointslices', 'ns', 'r-00001-private-b')
+    t.ok(await waitFor(() => rec.endpoints.get('ns/r-00001')?.ready[0] === '[fd00::1]:8012'), 'only the IPv6 slice left')
+    await api.remove('endpointslices', 'ns', 'r-00001-private-v6')
+    t.ok(await waitFor(() => rec.count('endpointsDeleted ns/r-00001') === 1), 'last slice removed: endpoints deleted')
+  })
+
+  test('the API server restarts twice mid-test: watches resume, and what changed afterwards is seen', async (t, api) => {
+    const { source, rec } = sourceFor(t, api)
+    await api.upsert('revisions', revision('ns', 'r-00001'))
+    await api.upsert('endpoints', privateEndpoints('ns', 'r-00001', { ready: ['10.0.0.1'] }))
+    await api.upsert('services', privateService('ns', 'r-00001', '10.96.0.21'))
+    await source.start(rec)
+    t.same(rec.endpoints.get('ns/r-00001')?.ready, ['10.0.0.1:8012'])
+
+    await api.restart(300)
+    await api.upsert('endpoints', privateEndpoints('ns', 'r-00001', { ready: ['10.0.0.1', '10.0.0.2'] }))
+    await api.upsert('revisions', revision('ns', 'r2-00001', { h2c: true }))
+    await api.upsert('endpoints', privateEndpoints('ns', 'r2-00001', { h2c: true, ready: ['10.0.1.1'] }))
+    await api.upsert('services', privateService('ns', 'r2-00001', '10.96.0.22', { h2c: true }))
+    t.ok(await waitFor(() => rec.endpoints.get('ns/r-00001')?.ready.length === 2), 'an Endpoints change after the restart arrives')
+    t.ok(await waitFor(() => source.getRevision('ns', 'r2-00001')?.protocol === 'h2c'), 'a Revision created after the restart arrives')
+    t.ok(await waitFor(() => rec.endpoints.get('ns/r2-00001')?.ready[0] === '10.0.1.1:8013'), 'with its Endpoints')
+    t.ok(await waitFor(() => rec.services.get('ns/r2-00001')?.clusterDest === '10.96.0.22:80'), 'and its private Service')
+
+    await api.restart(300)
+    await api.remove('endpoints', 'ns', 'r-00001-private')
+    await api.remove('revisions', 'ns', 'r-00001')
+    await api.remove('services', 'ns', 'r-00001-private')
+    t.ok(await waitFor(() => rec.count('endpointsDeleted ns/r-00001') === 1), 'a deletion after the second restart arrives')
+    t.ok(await waitFor(() => rec.count('revisionDeleted ns/r-00001') === 1), 'the Revision deletion too')
+    t.ok(await waitFor(() => rec.services.get('ns/r-00001') === null), 'and the Service deletion')
+    t.same(rec.endpoints.get('ns/r2-00001')?.ready, ['10.0.1.1:8013'], 'the other revision is untouched')
+    t.equal(rec.count('revisionUpserted ns/r-00001'), 1, 'nothing was delivered twice across the restarts')
+  })
+}
 
 t.test('dropped watch connections: reconnect from the last resourceVersion and catch up, without relisting', async (t) => {
   const { api, source, rec } = await setup(t)
@@ -337,44 +430,6 @@ t.test('watch failures back off exponentially up to the maximum, then resume', a
   api.failWatches(undefined)
   api.upsert('services', privateService('ns', 'r-00001', '10.96.0.1'))
   t.ok(await waitFor(() => rec.services.has('ns/r-00001')), 'resumed')
-})
-
-t.test('EndpointSlices mode: merges the slices of a service; ready unless conditions.ready is false; terminating left out', async (t) => {
-  const { api, source, rec } = await setup(t, { slices: true })
-  api.upsert('revisions', revision('ns', 'r-00001'))
-  api.upsert('revisions', revision('ns', 'g-00001', { h2c: true }))
-  api.upsert('endpointslices', endpointSlice('ns', 'r-00001', 'r-00001-private-a', [
-    { ip: '10.0.0.1' }, { ip: '10.0.0.2', ready: false }, { ip: '10.0.0.3', ready: null },
-  ]))
-  api.upsert('endpointslices', endpointSlice('ns', 'r-00001', 'r-00001-private-b', [
-    { ip: '10.0.0.4' }, { ip: '10.0.0.5', ready: false, terminating: true },
-  ]))
-  api.upsert('endpointslices', endpointSlice('ns', 'r-00001', 'r-00001-private-v6', [{ ip: 'fd00::1' }], { addressType: 'IPv6' }))
-  api.upsert('endpointslices', endpointSlice('ns', 'g-00001', 'g-00001-private-a', [{ ip: 'fd00::9' }], { h2c: true, addressType: 'IPv6' }))
-  api.upsert('endpointslices', endpointSlice('ns', 'r-00001', 'r-00001-x', [{ ip: '10.1.0.1' }, { ip: '10.1.0.2', ready: false }], { type: 'Public' }))
-  const foreign = endpointSlice('ns', 'r-00001', 'unrelated', [{ ip: '10.9.9.9' }])
-  delete foreign.metadata.labels!['networking.internal.knative.dev/serviceType']
-  api.upsert('endpointslices', foreign)
-  api.upsert('endpoints', privateEndpoints('ns', 'r-00001', { ready: ['10.7.7.7'] }))
-  await source.start(rec)
-
-  t.same(rec.endpoints.get('ns/r-00001'), {
-    ready: ['10.0.0.1:8012', '10.0.0.3:8012', '10.0.0.4:8012'],
-    notReady: ['10.0.0.2:8012'],
-  }, 'slices merged; the IPv6 slice of a dual-stack service is not counted twice')
-  t.same(rec.endpoints.get('ns/g-00001'), { ready: ['[fd00::9]:8013'], notReady: [] }, 'IPv6-only service, h2c port')
-  t.same(rec.activators.get('ns/r-00001'), ['10.1.0.1'], 'public slices give ready activator IPs')
-  t.equal(api.lists('endpoints'), 0, 'core Endpoints are not read in this mode')
-
-  api.upsert('endpointslices', endpointSlice('ns', 'r-00001', 'r-00001-private-b', [{ ip: '10.0.0.4', ready: false }]))
-  t.ok(await waitFor(() => rec.endpoints.get('ns/r-00001')?.notReady.length === 2), 'update of one slice re-merges')
-  api.remove('endpointslices', 'ns', 'r-00001-private-a')
-  t.ok(await waitFor(() => rec.endpoints.get('ns/r-00001')?.ready.length === 0), 'removing one slice re-merges')
-  t.equal(rec.count('endpointsDeleted'), 0, 'not deleted while slices remain')
-  api.remove('endpointslices', 'ns', 'r-00001-private-b')
-  t.ok(await waitFor(() => rec.endpoints.get('ns/r-00001')?.ready[0] === '[fd00::1]:8012'), 'only the IPv6 slice left')
-  api.remove('endpointslices', 'ns', 'r-00001-private-v6')
-  t.ok(await waitFor(() => rec.count('endpointsDeleted ns/r-00001') === 1), 'last slice removed: endpoints deleted')
 })
 
 t.test('an unanswered list is abandoned after listTimeoutMs and retried; stop() aborts one in flight', async (t) => {
