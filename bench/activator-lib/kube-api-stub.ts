@@ -4,6 +4,7 @@
 // the seeded objects, single ConfigMaps and /version answer, and watches stay
 // open without events, as on a quiet cluster. Selectors are not applied: both
 // activators get the same, small, cluster.
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -38,7 +39,6 @@ function revisionObjects(namespace: string, name: string, port: number): Record<
 }
 
 export async function startKubeApiStub(kubeconfigFile: string, systemNamespace: string): Promise<KubeApiStub> {
-  const { writeFileSync } = await import('node:fs');
   const seeded = revisionObjects('default', 'hello-00001', 8012);
   const configMap = (name: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: systemNamespace, resourceVersion: '10', uid: `uid-${name}` }, data: {} });
   const server = http.createServer((req, res) => {

@@ -7,6 +7,7 @@
 // inject failures.
 
 import http from 'node:http'
+import { writeFileSync } from 'node:fs'
 import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
@@ -385,4 +386,16 @@ export function kubeConfigFor(api: { url: string }): KubeConfig {
     currentContext: 'fake',
   })
   return kc
+}
+
+/** The same configuration as a kubeconfig file at `path`, for processes (KUBECONFIG). */
+export function writeKubeconfigFor(api: { url: string }, path: string): void {
+  writeFileSync(path, JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'fake', cluster: { server: api.url, 'insecure-skip-tls-verify': true } }],
+    users: [{ name: 'fake', user: {} }],
+    contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
+    'current-context': 'fake',
+  }))
 }

@@ -11,10 +11,9 @@
 //     })
 //   }
 
-import { writeFileSync } from 'node:fs'
 import type { Test } from 'tap'
 import type { KubeConfig } from '@kubernetes/client-node'
-import { FakeKubeApi, kubeConfigFor, type Kind, type KubeObject } from './fake-kube-api.ts'
+import { FakeKubeApi, kubeConfigFor, writeKubeconfigFor, type Kind, type KubeObject } from './fake-kube-api.ts'
 import { RealKubeApi, realKubeApiUnavailable } from './real-kube-api.ts'
 import { sleep } from './servers.ts'
 
@@ -69,14 +68,7 @@ class FakeApi implements KubeApi {
     return kubeConfigFor(this.fake)
   }
   writeKubeconfig(path: string): void {
-    writeFileSync(path, JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'fake', cluster: { server: this.fake.url, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: 'fake', user: {} }],
-      contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
-      'current-context': 'fake',
-    }))
+    writeKubeconfigFor(this.fake, path)
   }
   async restart(downMs = 100): Promise<void> {
     this.fake.failWatches(503)

@@ -2,6 +2,7 @@
 // queue-proxy started in-process from a Knative-style environment.
 
 import http from 'node:http'
+import type http2 from 'node:http2'
 import net from 'node:net'
 import { once } from 'node:events'
 import { createLogger } from '@sluice/core/logging'
@@ -92,3 +93,17 @@ export function request(url: string, opts: http.RequestOptions & { body?: string
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+/** One request on an HTTP/2 session: status and the body as text. */
+export function h2Get(session: http2.ClientHttp2Session, path: string, headers: http2.OutgoingHttpHeaders = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const s = session.request({ ':path': path, ...headers })
+    let status = 0
+    let body = ''
+    s.on('response', (h) => { status = Number(h[':status']) })
+    s.setEncoding('utf8').on('data', (d: string) => { body += d })
+    s.on('end', () => resolve({ status, body }))
+    s.on('error', reject)
+    s.end()
+  })
+}

@@ -11,7 +11,7 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import tls from 'node:tls'
-import { close, knativeEnv, request, sleep, startApp, startQueueProxy } from '../helpers/servers.ts'
+import { close, h2Get, knativeEnv, request, sleep, startApp, startQueueProxy } from '../helpers/servers.ts'
 
 const SERVER_NAME = 'data-plane.knative.dev'
 const RELOAD_MS = 100
@@ -55,19 +55,6 @@ function httpsGet(port: number, path: string, ca: Buffer, headers: http.Outgoing
       res.setEncoding('utf8').on('data', (d: string) => { body += d })
       res.on('end', () => resolve({ status: res.statusCode!, body, httpVersion: res.httpVersion }))
     }).on('error', reject)
-  })
-}
-
-function h2Get(session: http2.ClientHttp2Session, path: string, headers: http2.OutgoingHttpHeaders = {}) {
-  return new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const s = session.request({ ':path': path, ...headers })
-    let status = 0
-    let body = ''
-    s.on('response', (h) => { status = Number(h[':status']) })
-    s.setEncoding('utf8').on('data', (d: string) => { body += d })
-    s.on('end', () => resolve({ status, body }))
-    s.on('error', reject)
-    s.end()
   })
 }
 

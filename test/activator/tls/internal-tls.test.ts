@@ -9,6 +9,7 @@ import http2 from 'node:http2'
 import https from 'node:https'
 import tls from 'node:tls'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { h2Get } from '../../helpers/servers.ts'
 import { issue, makeCa } from './certs.ts'
 import { REVISION, SERVER_NAME, startPair, type Pair } from './harness.ts'
 
@@ -70,16 +71,7 @@ t.test('HTTP/2 over TLS on both hops (h2 by ALPN), to an h2c app', async (t) => 
   t.teardown(() => p.stop())
   const session = http2.connect(`https://127.0.0.1:${p.httpsPort}`, { ca: ca.cert, servername: SERVER_NAME })
   t.teardown(() => session.close())
-  const h2 = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const s = session.request({ ':path': '/two', ':authority': HOST, 'knative-serving-revision': REVISION, 'knative-serving-namespace': 'default' })
-    let status = 0
-    let body = ''
-    s.on('response', (h) => { status = Number(h[':status']) })
-    s.setEncoding('utf8').on('data', (d: string) => { body += d })
-    s.on('end', () => resolve({ status, body }))
-    s.on('error', reject)
-    s.end()
-  })
+  const h2 = await h2Get(session, '/two', { ':authority': HOST, 'knative-serving-revision': REVISION, 'knative-serving-namespace': 'default' })
   t.same(h2, { status: 200, body: 'app /two' })
 
   t.same(p.seen.filter((s) => !s.probe), [{ url: '/two', tls: true, probe: false }], 'the queue-proxy got it over its TLS port')

@@ -9,7 +9,7 @@ import https from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { activatorEnv, logLines, spawnActivator } from '../../helpers/activator.ts'
-import { FakeKubeApi } from '../../helpers/fake-kube-api.ts'
+import { FakeKubeApi, writeKubeconfigFor } from '../../helpers/fake-kube-api.ts'
 import { privateEndpoints, revision } from '../../helpers/knative-objects.ts'
 import { ensureStopped } from '../../helpers/process.ts'
 import { close, knativeEnv, sleep, startApp, startQueueProxy } from '../../helpers/servers.ts'
@@ -32,14 +32,7 @@ t.test('main.js with internal TLS: Secret from the API, TLS on both hops', async
     await kube.close()
     rmSync(dir, { recursive: true, force: true })
   })
-  writeFileSync(join(dir, 'kubeconfig'), JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'fake', cluster: { server: kube.url, 'insecure-skip-tls-verify': true } }],
-    users: [{ name: 'fake', user: {} }],
-    contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
-    'current-context': 'fake',
-  }))
+  writeKubeconfigFor(kube, join(dir, 'kubeconfig'))
   kube.upsert('secrets', routingSecret('knative-serving', ca.cert, issue(ca, 'activator', ['kn-routing', SERVER_NAME])))
   kube.upsert('revisions', revision('default', 'hello-00001'))
   kube.upsert('endpoints', privateEndpoints('default', 'hello-00001', {
