@@ -19,6 +19,8 @@ import { parseActivatorOptions, USAGE, type ActivatorOptions } from './activator
 import { ACTIVATOR_MAIN } from './activator-lib/processes.ts';
 import { writeActivatorSection } from './activator-lib/readme-section.ts';
 import { renderActivatorReport, type ReportInput } from './activator-lib/report.ts';
+import { runRouting } from './activator-lib/routing.ts';
+import { writeRoutingSection } from './activator-lib/routing-readme.ts';
 import { startStatServer } from './activator-lib/stat-server.ts';
 import { runStartup } from './activator-lib/startup.ts';
 import { runUploadMemory } from './activator-lib/upload-memory.ts';
@@ -135,6 +137,8 @@ async function main(): Promise<number> {
       input.startup = await runStartup(ctx, { starts: options.starts });
     } else if (part === 'warm') {
       input.warm = await runWarmPath(ctx, { concurrencies: options.concurrencies, durationS: options.durationS, warmupS: options.warmupS });
+    } else if (part === 'routing') {
+      input.routing = await runRouting(ctx, { concurrencies: options.concurrencies, rounds: options.routingRounds, durationS: options.durationS, warmupS: options.warmupS });
     } else if (part === 'rate') {
       input.rate = { ...RATE, durationS: options.rateDurationS };
       input.fixedRate = await runFixedRate(ctx, { ...RATE, durationS: options.rateDurationS, warmupS: options.warmupS });
@@ -158,10 +162,17 @@ async function main(): Promise<number> {
   writeFileSync(file, report);
   log(`report written to ${file}`);
   if (options.writeReadme) {
-    writeActivatorSection(join(repo, 'bench', 'README.md'), report);
-    log('report written into bench/README.md (section "Activator")');
+    // The routing part has its own README section, so a routing-only run keeps the other parts' report.
+    if (options.parts.some((p) => p !== 'routing')) {
+      writeActivatorSection(join(repo, 'bench', 'README.md'), renderActivatorReport({ ...input, routing: undefined }));
+      log('report written into bench/README.md (section "Activator")');
+    }
+    if (input.routing !== undefined) {
+      writeRoutingSection(join(repo, 'bench', 'README.md'), input, input.routing);
+      log('routing report written into bench/README.md (section "Activator: routing")');
+    }
   }
-  const failed = [input.warm, input.fixedRate, input.cold, input.backpressure, input.uploads].some((r) => r !== undefined && r.failures.length > 0);
+  const failed = [input.warm, input.routing, input.fixedRate, input.cold, input.backpressure, input.uploads].some((r) => r !== undefined && r.failures.length > 0);
   if (failed || stats.decodeErrors > 0) keepWorkDir = true; // the logs explain it
   if (stats.decodeErrors > 0) log(`warning: ${stats.decodeErrors} stat frame(s) from the activator did not decode`);
   if (keepWorkDir) log(`kept ${workDir} (logs)`);

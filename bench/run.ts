@@ -1,5 +1,5 @@
 // Benchmark of Sluice's queue-proxy against Knative's Go queue-proxy, a direct connection, an
-// nginx reverse proxy and a bare node:http server.
+// nginx reverse proxy and a bare node:http server; then the queue-proxy with tracing off vs on.
 // Method and columns: bench/README.md. Usage: npm run bench -- [--quick] [--help].
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
@@ -14,11 +14,14 @@ import { parseOptions, USAGE, type Options } from './lib/options.ts';
 import { formatProfileSummary, summarizeProfile } from './lib/cpu-profile.ts';
 import { clockTicksPerSecond } from './lib/proc.ts';
 import { foreignLoad, NOISY } from './lib/quiet.ts';
-import { writeBetweenMarkers } from './lib/readme-results.ts';
+import { TRACING_MARKERS, writeBetweenMarkers } from './lib/readme-results.ts';
 import { renderReport } from './lib/report.ts';
 import { startSlowUploadApp } from './lib/slow-upload-app.ts';
 import { systemInfo } from './lib/system-info.ts';
 import { requireTools } from './lib/tools.ts';
+import { runTracingPart } from './lib/tracing-part.ts';
+import { formatTracingShare, tracingShare } from './lib/tracing-profile.ts';
+import { renderTracingSection } from './lib/tracing-report.ts';
 import { writePostScript } from './lib/wrk.ts';
 
 const POST_BYTES = 64 * 1024;
@@ -147,10 +150,11 @@ async function main(): Promise<number> {
 
   const measured: TargetResult[] = [];
   for (const spec of options.targets) measured.push(await measureTarget(spec, ctx, measureOptions));
+  const tracing = options.tracing === undefined ? undefined : await runTracingPart(options.tracing, ctx, measureOptions);
   await stop(backend.child);
   await uploadApp.close();
 
-  const report = renderReport(measured, info, {
+  const main = options.targets.length === 0 ? '' : renderReport(measured, info, {
     durationS: options.durationS,
     warmupS: options.warmupS,
     concurrencies: options.concurrencies,
@@ -163,13 +167,17 @@ async function main(): Promise<number> {
     profile: options.profile,
     backgroundLoad,
   });
+  const tracingSection = tracing === undefined ? '' : renderTracingSection(tracing, info, options);
+  const report = [main, tracingSection].filter((part) => part !== '').join('\n');
   process.stdout.write(`\n${report}`);
 
   const file = join(results, `${info.date.replace(/:/g, '-')}.md`);
   writeFileSync(file, report);
   log(`report written to ${file}`);
   if (options.writeReadme) {
-    writeBetweenMarkers(join(repo, 'bench', 'README.md'), report);
+    const readme = join(repo, 'bench', 'README.md');
+    if (main !== '') writeBetweenMarkers(readme, main);
+    if (tracingSection !== '') writeBetweenMarkers(readme, tracingSection, TRACING_MARKERS);
     log('report written into bench/README.md');
   }
   if (options.profile) {
@@ -178,10 +186,11 @@ async function main(): Promise<number> {
     for (const f of profiles) {
       log(`CPU profile ${join(results, f)} (full ranking: node bench/profile-summary.ts <file>)`);
       process.stderr.write(formatProfileSummary(summarizeProfile(join(results, f), repo), 15));
+      process.stderr.write(formatTracingShare(tracingShare(join(results, f), repo)));
     }
   }
 
-  const failed = measured.filter((r) => r.failed !== undefined);
+  const failed = [...measured.filter((r) => r.failed !== undefined), ...(tracing?.failed === undefined ? [] : [tracing])];
   if (failed.length > 0) keepWorkDir = true; // its logs explain the failure
   if (keepWorkDir) log(`kept ${workDir} (configs and logs)`);
   return failed.length === 0 ? 0 : 1;

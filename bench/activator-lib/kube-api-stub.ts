@@ -21,6 +21,14 @@ const LIST_KINDS: Record<string, [apiVersion: string, kind: string]> = {
 /** The ConfigMaps Knative's activator reads at start (empty data: Knative's defaults). */
 const CONFIG_MAPS = ['config-logging', 'config-observability', 'config-tracing', 'config-network', 'config-features', 'config-deployment'];
 
+/** What a part puts in the stub instead of the seeded cluster (additions for the routing part). */
+export interface StubCluster {
+  /** Items per collection (revisions, endpoints, services, secrets), replacing the seeded revision. */
+  objects?: Record<string, unknown[]>;
+  /** Data of ConfigMaps of the system namespace by name (config-network); the others stay empty. */
+  configMapData?: Record<string, Record<string, string>>;
+}
+
 export interface KubeApiStub {
   url: string;
   /** Writes a kubeconfig for the stub (plain HTTP) to `file`. */
@@ -38,9 +46,9 @@ function revisionObjects(namespace: string, name: string, port: number): Record<
   };
 }
 
-export async function startKubeApiStub(kubeconfigFile: string, systemNamespace: string): Promise<KubeApiStub> {
-  const seeded = revisionObjects('default', 'hello-00001', 8012);
-  const configMap = (name: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: systemNamespace, resourceVersion: '10', uid: `uid-${name}` }, data: {} });
+export async function startKubeApiStub(kubeconfigFile: string, systemNamespace: string, cluster: StubCluster = {}): Promise<KubeApiStub> {
+  const seeded = cluster.objects ?? revisionObjects('default', 'hello-00001', 8012);
+  const configMap = (name: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: systemNamespace, resourceVersion: '10', uid: `uid-${name}` }, data: cluster.configMapData?.[name] ?? {} });
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://stub');
     const json = (body: unknown): void => {

@@ -1,7 +1,7 @@
 // Command-line options of bench/activator.ts.
 import { parseArgs } from 'node:util';
 
-export const PARTS = ['startup', 'warm', 'rate', 'cold', 'backpressure', 'uploads'] as const;
+export const PARTS = ['startup', 'warm', 'routing', 'rate', 'cold', 'backpressure', 'uploads'] as const;
 export type Part = (typeof PARTS)[number];
 
 export interface ActivatorOptions {
@@ -12,6 +12,7 @@ export interface ActivatorOptions {
   durationS: number;
   warmupS: number;
   concurrencies: number[];
+  routingRounds: number;
   rateDurationS: number;
   coldStarts: number;
   burst: number;
@@ -27,15 +28,18 @@ export interface ActivatorOptions {
 export const USAGE = `usage: npm run bench:activator -- [options]
    (or: ./node_modules/.bin/node --conditions=sluice-source bench/activator.ts [options], after npm run build)
 
-  --parts <list>              which parts, in this order: startup,warm,rate,cold,backpressure,uploads
-                              (default: all)
+  --parts <list>              which parts, in this order: startup,warm,routing,rate,cold,backpressure,
+                              uploads (default: all; routing: the warm path by pod, ClusterIP and
+                              TLS routing, its own section of bench/README.md)
   --quick                     smoke run: 3 start-ups, 2 s per warm-path point, 5 s at the fixed rate,
                               5 cold starts, 15 s of backpressure
   --starts <n>                start-up: start-ups per activator (default 7; KNATIVE_ACTIVATOR_BIN
                               adds Knative's activator beside Sluice's)
-  --duration <s>              warm path: measured seconds per point (default 8)
-  --warmup <s>                warm path and fixed rate: warm-up seconds (default 2)
-  --concurrency <list>        warm path: wrk connections (default 10,50,200)
+  --duration <s>              warm path and routing: measured seconds per point (default 8)
+  --warmup <s>                warm path, routing and fixed rate: warm-up seconds (default 2)
+  --concurrency <list>        warm path and routing: wrk connections (default 10,50,200)
+  --routing-rounds <n>        routing: sweeps over the concurrencies, every routing at every C in
+                              each (default 3; --quick: 1)
   --rate-duration <s>         fixed rate: seconds of load per target (default 20)
   --cold-starts <n>           scale from zero: number of cold starts (default 20)
   --burst <n>                 scale from zero: concurrent requests sent with the first (default 10)
@@ -77,6 +81,7 @@ export function parseActivatorOptions(argv: string[]): ActivatorOptions | undefi
       duration: { type: 'string' },
       warmup: { type: 'string' },
       concurrency: { type: 'string', default: '10,50,200' },
+      'routing-rounds': { type: 'string' },
       'rate-duration': { type: 'string' },
       'cold-starts': { type: 'string' },
       burst: { type: 'string', default: '10' },
@@ -111,6 +116,7 @@ export function parseActivatorOptions(argv: string[]): ActivatorOptions | undefi
     durationS: values.duration !== undefined ? positiveInt(values.duration, '--duration') : quick ? 2 : 8,
     warmupS: values.warmup !== undefined ? positiveInt(values.warmup, '--warmup') : quick ? 1 : 2,
     concurrencies: [...new Set(values.concurrency.split(',').map((c) => positiveInt(c.trim(), '--concurrency')))],
+    routingRounds: values['routing-rounds'] !== undefined ? positiveInt(values['routing-rounds'], '--routing-rounds') : quick ? 1 : 3,
     rateDurationS: values['rate-duration'] !== undefined ? positiveInt(values['rate-duration'], '--rate-duration') : quick ? 5 : 20,
     starts: values.starts !== undefined ? positiveInt(values.starts, '--starts') : quick ? 3 : 7,
     coldStarts: values['cold-starts'] !== undefined ? positiveInt(values['cold-starts'], '--cold-starts') : quick ? 5 : 20,

@@ -39,6 +39,11 @@ export interface ActivatorStart {
   env?: Record<string, string>;
   /** Names the log file. */
   label: string;
+  /**
+   * A kubeconfig (e.g. of kube-api-stub.ts): the Kubernetes endpoint source instead of the local
+   * one; `api` then has nothing listening and the cluster's objects come from that API server.
+   */
+  kubeconfig?: string;
 }
 
 /** Spawns the activator and waits until its local API and its HTTP port accept connections. */
@@ -59,6 +64,7 @@ export async function startActivator(opts: ActivatorStart): Promise<ActivatorPro
     SLUICE_AUTOSCALER_URL: opts.autoscalerUrl,
     SLUICE_DRAIN_PERIOD: '0s',
     SLUICE_LOG_LEVEL: 'warn',
+    ...(opts.kubeconfig === undefined ? {} : { SLUICE_ENDPOINT_SOURCE: 'kubernetes', KUBECONFIG: opts.kubeconfig }),
     ...opts.env,
   };
   const child = start([opts.taskset, '-c', String(opts.cpu), opts.node, join(opts.repo, ACTIVATOR_MAIN)], {
@@ -69,7 +75,7 @@ export async function startActivator(opts: ActivatorStart): Promise<ActivatorPro
   const exited = (): string | undefined =>
     child.exitStatus === undefined ? undefined : `activator exited with ${child.exitStatus}\n${logTail(child)}`;
   try {
-    await waitForPort(apiPort, 15_000, exited);
+    if (opts.kubeconfig === undefined) await waitForPort(apiPort, 15_000, exited);
     await waitForPort(httpPort, 15_000, exited);
   } catch (err) {
     await stop(child);

@@ -7,7 +7,7 @@ export const ACTIVATOR_README_DOC = `## Activator
 \`bench/activator.ts\` measures Sluice's activator (\`packages/activator\`) against the issue's
 targets. Like the queue-proxy bench it prints numbers and never fails on one.
 
-    npm run bench:activator                        # builds, then runs every part (~7 minutes)
+    npm run bench:activator                        # builds, then runs every part (~9 minutes)
     npm run bench:activator -- --quick             # smoke run (~2 minutes)
     npm run bench:activator -- --parts cold,backpressure --full
     npm run bench:activator -- --write-readme      # also put the report below
@@ -46,6 +46,9 @@ queue-proxy on CPU 0 instead, exactly as the queue-proxy bench does.
    wrk completed. Target: activator ≤ 1.3 × the queue-proxy's CPU per request. The report also
    gives the ratio to the queue-proxy behind the activator, which served the same requests at
    the same rate (CPU per request falls as the rate rises).
+   **1b. Routing** (\`--parts routing\`): the same traffic through pod, ClusterIP (mesh) and
+   system-internal-tls routing, side by side; its method and latest table are in the next
+   section, "Activator: pod, ClusterIP and TLS routing", which only that part rewrites.
 2. **Latency at a fixed rate**: 1,000 req/s for 20 s against a Node app that answers after
    100 ms, directly, through the queue-proxy and through activator → queue-proxy, first with
    \`hey -z 20s -c 200 -q 5\` (the issue's method; hey's workers fire together, so this is 200

@@ -6,15 +6,24 @@ import { ACTIVATOR_README_DOC } from './readme-doc.ts';
 export const ACTIVATOR_BEGIN = '<!-- activator:begin -->';
 export const ACTIVATOR_END = '<!-- activator:end -->';
 
-export function writeActivatorSection(file: string, report: string): void {
+/**
+ * Replaces what lies between `begin` and `end` in `file` with `content`. Missing markers are
+ * added after `after` (another section's end marker) when the README has it, else at the end.
+ */
+export function writeMarkedSection(file: string, begin: string, end: string, content: string, after?: string): void {
   let text = readFileSync(file, 'utf8');
-  let begin = text.indexOf(ACTIVATOR_BEGIN);
-  let end = text.indexOf(ACTIVATOR_END);
-  if (begin < 0 || end < begin) {
-    text = `${text.trimEnd()}\n\n${ACTIVATOR_BEGIN}\n${ACTIVATOR_END}\n`;
-    begin = text.indexOf(ACTIVATOR_BEGIN);
-    end = text.indexOf(ACTIVATOR_END);
+  let b = text.indexOf(begin);
+  let e = text.indexOf(end);
+  if (b < 0 || e < b) {
+    const at = after === undefined ? -1 : text.indexOf(after);
+    const cut = at < 0 ? text.trimEnd().length : at + after!.length;
+    text = `${text.slice(0, cut).trimEnd()}\n\n${begin}\n${end}\n${at < 0 ? '' : `\n${text.slice(cut).trimStart()}`}`;
+    b = text.indexOf(begin);
+    e = text.indexOf(end);
   }
-  const content = `${ACTIVATOR_README_DOC.trimEnd()}\n\n${report.trimEnd()}`;
-  writeFileSync(file, `${text.slice(0, begin + ACTIVATOR_BEGIN.length)}\n${content}\n${text.slice(end)}`);
+  writeFileSync(file, `${text.slice(0, b + begin.length)}\n${content.trimEnd()}\n${text.slice(e)}`);
+}
+
+export function writeActivatorSection(file: string, report: string): void {
+  writeMarkedSection(file, ACTIVATOR_BEGIN, ACTIVATOR_END, `${ACTIVATOR_README_DOC.trimEnd()}\n\n${report.trimEnd()}`);
 }

@@ -6,6 +6,8 @@ import type { BackpressureResult, Sample } from './backpressure.ts';
 import type { ColdResult, ColdRun } from './cold-start.ts';
 import type { RateResult, RateRow, RateTool } from './fixed-rate.ts';
 import { percentile } from './percentile.ts';
+import type { RoutingResult } from './routing.ts';
+import { routingSection } from './routing-report.ts';
 import { SETTLE_MS, type StartupResult, type StartupRow } from './startup.ts';
 import type { PhaseFigures, UploadMemoryResult } from './upload-memory.ts';
 import type { WarmPoint, WarmResult } from './warm-path.ts';
@@ -46,6 +48,7 @@ export interface ReportInput {
   rate?: { workers: number; perWorkerRate: number; durationS: number; appDelayMs: number };
   startup?: StartupResult;
   warm?: WarmResult;
+  routing?: RoutingResult;
   fixedRate?: RateResult;
   cold?: ColdResult;
   backpressure?: BackpressureResult;
@@ -443,6 +446,7 @@ export function renderActivatorReport(input: ReportInput): string {
   const sections: string[][] = [];
   if (input.startup !== undefined) sections.push(startupSection(input.startup));
   if (input.warm !== undefined) sections.push(warmSection(input, input.warm));
+  if (input.routing !== undefined) sections.push(routingSection(input, input.routing));
   if (input.fixedRate !== undefined) sections.push(rateSection(input, input.fixedRate));
   if (input.cold !== undefined) sections.push(coldSection(input, input.cold));
   if (input.backpressure !== undefined) sections.push(backpressureSection(input.backpressure));

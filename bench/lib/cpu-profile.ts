@@ -3,13 +3,13 @@
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 
-interface ProfileNode {
+export interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
   children?: number[];
 }
 
-interface Profile {
+export interface Profile {
   nodes: ProfileNode[];
   startTime: number;
   endTime: number;
@@ -29,7 +29,7 @@ export interface ProfileSummary {
   functions: FunctionTime[];
 }
 
-function label(node: ProfileNode, repo: string): string {
+export function label(node: ProfileNode, repo: string): string {
   const { functionName, url, lineNumber } = node.callFrame;
   const name = functionName === '' ? '(anonymous)' : functionName;
   if (url === '') return name; // (program), (idle), (garbage collector), natives

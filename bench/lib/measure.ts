@@ -139,12 +139,13 @@ export async function measureTarget(spec: TargetSpec, ctx: LaunchContext, opts: 
   return result;
 }
 
-async function loadPoint(
+/** One warm-up + measured wrk run against a started target; `onMeasure` is called as the measured run starts and ends. */
+export async function loadPoint(
   target: RunningTarget,
   spec: TargetSpec,
   ctx: LaunchContext,
   opts: MeasureOptions,
-  run: { url: string; connections: number; script?: string },
+  run: { url: string; connections: number; script?: string; onMeasure?: (edge: 'start' | 'end') => void },
 ): Promise<Point> {
   const wrkRun = {
     wrk: ctx.tools.wrk,
@@ -161,7 +162,9 @@ async function loadPoint(
   const pids = target.cpuPids();
   const backendPids = processTree(opts.backendPid);
   const before = snapshot(pids, backendPids, opts.cpus);
+  run.onMeasure?.('start');
   const wrk = await runWrk({ ...wrkRun, durationS: opts.durationS });
+  run.onMeasure?.('end');
   const after = snapshot(pids, backendPids, opts.cpus);
   assertAlive(target, spec);
   const targetTicks = after.target - before.target;
@@ -187,7 +190,7 @@ function assertAlive(target: RunningTarget, spec: TargetSpec): void {
   if (target.child?.exitStatus !== undefined) throw new Error(`${spec.name} exited (${target.child.exitStatus}) during the load run`);
 }
 
-function describe(point: Point): string {
+export function describe(point: Point): string {
   const w = point.wrk;
   const cpu = point.cpuUsPerRequest === undefined ? '' : `, ${point.cpuUsPerRequest.toFixed(1)} µs CPU/req`;
   const errors = w.errors > 0 ? `, ${w.errors} errors` : '';

@@ -1,6 +1,7 @@
 // Command-line options of bench/run.ts.
 import { parseArgs } from 'node:util';
 import { builtinTargets, parseExtraTargets, type TargetSpec } from './targets.ts';
+import type { TracingPartSettings } from './tracing-part.ts';
 
 export interface Options {
   quick: boolean;
@@ -14,6 +15,8 @@ export interface Options {
   keepTmp: boolean;
   maxQuietWaitS: number;
   backpressure: boolean;
+  /** The tracing part (lib/tracing-part.ts); undefined with --skip-tracing. */
+  tracing: TracingPartSettings | undefined;
 }
 
 export const USAGE = `usage: npm run bench -- [options]      (or: ./node_modules/.bin/node bench/run.ts [options])
@@ -29,6 +32,12 @@ export const USAGE = `usage: npm run bench -- [options]      (or: ./node_modules
   --extra-target <json>   another target, e.g. the activator (repeatable; also BENCH_EXTRA_TARGET);
                           see bench/README.md for the JSON shape and placeholders
   --skip-backpressure     leave out the slow-reader and slow-upload points
+  --skip-tracing          leave out the tracing part (queue-proxy with tracing off vs on)
+  --tracing-only          run only the tracing part (no --targets)
+  --tracing-rates <list>  sample rates of the tracing-on variants (default 0.1,1)
+  --tracing-concurrency <list>
+                          wrk connections of the tracing part (default 10,50)
+  --tracing-rounds <n>    rounds of the tracing part's points (default 1)
   --profile               run node targets with --cpu-prof --cpu-prof-dir bench/results/
   --write-readme          also put the report into bench/README.md between the markers
   --quiet-wait <s>        before each point, wait up to this long for other processes to
@@ -46,6 +55,16 @@ function positiveInt(value: string, flag: string): number {
 function nonNegative(value: string, flag: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw new Error(`${flag} must be a number of seconds >= 0, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function intList(value: string, flag: string): number[] {
+  return [...new Set(value.split(',').map((c) => positiveInt(c.trim(), flag)))];
+}
+
+function sampleRate(value: string): number {
+  const n = Number(value);
+  if (value === '' || !Number.isFinite(n) || n <= 0 || n > 1) throw new Error(`--tracing-rates: each rate must be in (0, 1], got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -67,6 +86,11 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | 
       'keep-tmp': { type: 'boolean', default: false },
       'skip-backpressure': { type: 'boolean', default: false },
       'quiet-wait': { type: 'string', default: '15' },
+      'skip-tracing': { type: 'boolean', default: false },
+      'tracing-only': { type: 'boolean', default: false },
+      'tracing-rates': { type: 'string', default: '0.1,1' },
+      'tracing-concurrency': { type: 'string', default: '10,50' },
+      'tracing-rounds': { type: 'string', default: '1' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -92,17 +116,27 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | 
     });
   }
 
+  if (values['skip-tracing'] && values['tracing-only']) throw new Error('--skip-tracing and --tracing-only exclude each other');
+  const tracing: TracingPartSettings | undefined = values['skip-tracing']
+    ? undefined
+    : {
+        rates: [...new Set(values['tracing-rates'].split(',').map((r) => sampleRate(r.trim())))],
+        concurrencies: intList(values['tracing-concurrency'], '--tracing-concurrency'),
+        rounds: positiveInt(values['tracing-rounds'], '--tracing-rounds'),
+      };
+
   return {
     quick: values.quick,
     durationS: values.duration !== undefined ? positiveInt(values.duration, '--duration') : values.quick ? 2 : 8,
     warmupS: values.warmup !== undefined ? positiveInt(values.warmup, '--warmup') : values.quick ? 1 : 2,
-    concurrencies: [...new Set(values.concurrency.split(',').map((c) => positiveInt(c.trim(), '--concurrency')))],
+    concurrencies: intList(values.concurrency, '--concurrency'),
     starts: positiveInt(values.starts, '--starts'),
-    targets,
+    targets: values['tracing-only'] ? [] : targets,
     profile: values.profile,
     writeReadme: values['write-readme'],
     keepTmp: values['keep-tmp'],
     maxQuietWaitS: nonNegative(values['quiet-wait'], '--quiet-wait'),
     backpressure: !values['skip-backpressure'],
+    tracing,
   };
 }

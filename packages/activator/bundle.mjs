@@ -23,7 +23,7 @@ const common = {
   minifyWhitespace: true,
   minifySyntax: true,
   // Optional native helpers of ws, and tracing, which is loaded only when turned on.
-  external: ['bufferutil', 'utf-8-validate', '@opentelemetry/*', '@sluice/core/tracing/*'],
+  external: ['bufferutil', 'utf-8-validate', '@opentelemetry/*', '@sluice/core/tracing/tracer'],
   // The modules' createRequire(import.meta.url) resolves from the bundle's own file.
   define: { 'import.meta.url': 'sluiceBundleUrl' },
   banner: { js: "const sluiceBundleUrl = require('node:url').pathToFileURL(__filename).href;" },

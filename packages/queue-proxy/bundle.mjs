@@ -20,5 +20,7 @@ await build({
   logLevel: 'warning',
   // The modules' createRequire(import.meta.url) resolves from the bundle's own file.
   define: { 'import.meta.url': 'sluiceBundleUrl' },
+  // The tracer and OpenTelemetry are loaded (from node_modules) only when tracing is on.
+  external: ['@opentelemetry/*', '@sluice/core/tracing/tracer'],
   banner: { js: "const sluiceBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
 })

@@ -76,6 +76,13 @@ t.test('SLUICE_* settings, and SLUICE_ ports win over Knative\'s', async (t) => 
   t.equal(loadConfig({ ...REQUIRED, SLUICE_DRAIN_PERIOD: '2' }).drainMs, 2000, 'plain number = seconds')
 })
 
+t.test('SLUICE_TRACING_*: config-tracing\'s keys for the local source (off by default)', async (t) => {
+  t.equal(loadConfig(REQUIRED).tracing, null)
+  t.same(loadConfig({ ...REQUIRED, SLUICE_TRACING_BACKEND: 'zipkin', SLUICE_TRACING_ZIPKIN_ENDPOINT: 'http://zipkin:9411/api/v2/spans' }).tracing,
+    { exporter: 'zipkin', endpoint: 'http://zipkin:9411/api/v2/spans', sampleRate: 0.1 }, 'config-tracing\'s default rate 0.1')
+  t.equal(loadConfig({ ...REQUIRED, SLUICE_TRACING_BACKEND: 'zipkin', SLUICE_TRACING_ZIPKIN_ENDPOINT: 'http://z', SLUICE_TRACING_DEBUG: 'true' }).tracing?.sampleRate, 1)
+})
+
 t.test('errors name the variable', async (t) => {
   const cases: Array<[Record<string, string | undefined>, string, RegExp]> = [
     [{ ...REQUIRED, POD_NAME: undefined }, 'POD_NAME', /not set/],
@@ -93,6 +100,10 @@ t.test('errors name the variable', async (t) => {
     [{ ...REQUIRED, SLUICE_READINESS_REQUIRES_AUTOSCALER: 'yes' }, 'SLUICE_READINESS_REQUIRES_AUTOSCALER', /boolean/],
     [{ ...REQUIRED, SLUICE_MAX_READ_AHEAD_BYTES: '-1' }, 'SLUICE_MAX_READ_AHEAD_BYTES', /must not be negative/],
     [{ ...REQUIRED, SLUICE_SHED_ON_DEADLINE_ESTIMATE: 'sometimes' }, 'SLUICE_SHED_ON_DEADLINE_ESTIMATE', /cannot parse "sometimes" as a boolean/],
+    [{ ...REQUIRED, SLUICE_TRACING_BACKEND: 'jaeger' }, 'SLUICE_TRACING_BACKEND', /unsupported backend "jaeger"/],
+    [{ ...REQUIRED, SLUICE_TRACING_BACKEND: 'zipkin' }, 'SLUICE_TRACING_ZIPKIN_ENDPOINT', /zipkin-endpoint is required/],
+    [{ ...REQUIRED, SLUICE_TRACING_BACKEND: 'zipkin', SLUICE_TRACING_ZIPKIN_ENDPOINT: 'http://z', SLUICE_TRACING_SAMPLE_RATE: '1.5' }, 'SLUICE_TRACING_SAMPLE_RATE', /sample-rate must be a number in \[0, 1\]/],
+    [{ ...REQUIRED, SLUICE_TRACING_DEBUG: 'maybe' }, 'SLUICE_TRACING_DEBUG', /debug: cannot parse "maybe"/],
   ]
   for (const [env, variable, message] of cases) {
     try {

@@ -16,6 +16,7 @@ import { all, execForm, parseCopy, parseEnv, readDockerfile, REPO_ROOT, stage, w
 import { close, knativeEnv, request, sleep, startApp } from '../helpers/servers.ts'
 import { freePort } from '../helpers/process.ts'
 import { FakeKubeApi } from '../helpers/fake-kube-api.ts'
+import { traceReceiver } from '../helpers/trace-receiver.ts'
 
 const NODE = join(REPO_ROOT, 'node_modules/.bin/node')
 const QUEUE_BUNDLER = join(REPO_ROOT, 'packages/queue-proxy/bundle.mjs')
@@ -209,6 +210,21 @@ async function ports<K extends string>(names: readonly K[]): Promise<Record<K, n
   return out
 }
 
+const QUEUE_PORTS = ['serving', 'tls', 'admin', 'metrics', 'userMetrics'] as const
+
+/** Knative's queue-proxy environment on the given free ports, no drain wait. */
+function queueEnv(appPort: number, p: Record<(typeof QUEUE_PORTS)[number], number>, extra: Record<string, string>): Record<string, string> {
+  return knativeEnv(appPort, {
+    QUEUE_SERVING_PORT: String(p.serving),
+    QUEUE_SERVING_TLS_PORT: String(p.tls),
+    SLUICE_ADMIN_PORT: String(p.admin),
+    SLUICE_METRICS_PORT: String(p.metrics),
+    SLUICE_USER_METRICS_PORT: String(p.userMetrics),
+    SLUICE_DRAIN_QUIET_PERIOD: '0s',
+    ...extra,
+  })
+}
+
 // ---- the tests ---------------------------------------------------------------
 
 ensureBuilt()
@@ -230,17 +246,11 @@ t.test('Dockerfile.queue runtime tree', async (t) => {
     const big = Buffer.alloc(24 << 20, 120)
     const app = await startApp((req, res) => res.end(req.url === '/big' ? big : `app saw ${req.url}`))
     t.teardown(() => close(app.server))
-    const p = await ports(['serving', 'tls', 'admin', 'metrics', 'userMetrics'] as const)
+    const p = await ports(QUEUE_PORTS)
     const before = snapshot(tree().dir)
-    const qp = await start(t, tree(), knativeEnv(app.port, {
-      QUEUE_SERVING_PORT: String(p.serving),
-      QUEUE_SERVING_TLS_PORT: String(p.tls),
-      SLUICE_ADMIN_PORT: String(p.admin),
-      SLUICE_METRICS_PORT: String(p.metrics),
-      SLUICE_USER_METRICS_PORT: String(p.userMetrics),
+    const qp = await start(t, tree(), queueEnv(app.port, p, {
       SERVING_LOGGING_LEVEL: 'info',
       SERVING_REQUEST_METRICS_BACKEND: 'prometheus',
-      SLUICE_DRAIN_QUIET_PERIOD: '0s',
     }), { url: `http://127.0.0.1:${p.metrics}/metrics` })
 
     const proxied = await request(`http://127.0.0.1:${p.serving}/hello`)
@@ -257,6 +267,22 @@ t.test('Dockerfile.queue runtime tree', async (t) => {
 
     await stop(t, qp)
     t.same(snapshot(tree().dir), before, 'the tree is unchanged (read-only root filesystem in the cluster)')
+  })
+
+  t.test('with tracing on, the image CMD loads the tracer and the Zipkin exporter from the tree', async (t) => {
+    const rx = await traceReceiver(t)
+    const app = await startApp((_req, res) => res.end('ok'))
+    t.teardown(() => close(app.server))
+    const p = await ports(QUEUE_PORTS)
+    const qp = await start(t, tree(), queueEnv(app.port, p, {
+      TRACING_CONFIG_BACKEND: 'zipkin',
+      TRACING_CONFIG_ZIPKIN_ENDPOINT: rx.zipkinUrl,
+      TRACING_CONFIG_DEBUG: 'true',
+    }), { url: `http://127.0.0.1:${p.metrics}/metrics` })
+    t.equal((await request(`http://127.0.0.1:${p.serving}/traced`)).status, 200)
+    const spans = await rx.waitFor((s) => s.some((x) => x.name === '/traced'))
+    t.ok(spans.some((s) => s.name === 'queue_proxy'), 'spans exported from the image tree')
+    await stop(t, qp)
   })
 })
 
@@ -300,6 +326,15 @@ t.test('Dockerfile.activator runtime tree', async (t) => {
 
     await stop(t, act)
     t.same(snapshot(tree().dir), before, 'the tree is unchanged (read-only root filesystem in the cluster)')
+  })
+
+  t.test('with SLUICE_TRACING_* on, the image CMD loads the tracer from the tree', async (t) => {
+    const rx = await traceReceiver(t)
+    const p = await ports(activatorPorts)
+    const act = await start(t, tree(), { ...activatorEnv(p, await freePort()), SLUICE_ENDPOINT_SOURCE: 'local', SLUICE_LOG_LEVEL: 'info', SLUICE_TRACING_BACKEND: 'zipkin', SLUICE_TRACING_ZIPKIN_ENDPOINT: rx.zipkinUrl },
+      { url: `http://127.0.0.1:${p.http}/`, headers: KUBELET_ACTIVATOR })
+    t.match(act.output(), /"tracing":"on","exporter":"zipkin"/, 'the tracer loaded (log line "tracing settings")')
+    await stop(t, act)
   })
 
   t.test('the image CMD loads the Kubernetes client from the tree and lists from the API named by KUBECONFIG', async (t) => {

@@ -13,6 +13,7 @@ import { Activator } from '@sluice/activator/activator'
 import { loadConfig } from '@sluice/activator/config'
 import { LocalSource } from '@sluice/activator/endpoints/local-source'
 import type { RevisionInfo } from '@sluice/activator/revision'
+import type { ConfigMapFeed } from '@sluice/activator/endpoints/source'
 import type { DualListener } from '@sluice/core/http/listener'
 import { createLogger } from '@sluice/core/logging'
 import { freePort, type Exit } from './process.ts'
@@ -65,6 +66,8 @@ export interface StartActivatorOptions {
   /** Upserted before start. */
   revisions?: RevisionInfo[]
   source?: LocalSource
+  /** ConfigMaps of SYSTEM_NAMESPACE (config-network, config-tracing); none by default. */
+  configMaps?: ConfigMapFeed | null
 }
 
 export interface RunningActivator {
@@ -92,7 +95,7 @@ export async function startActivator(opts: StartActivatorOptions = {}): Promise<
   const source = opts.source ?? new LocalSource()
   for (const r of opts.revisions ?? []) source.upsertRevision(r)
   const autoscalerUrl = opts.autoscalerUrl ?? `ws://127.0.0.1:${await freePort()}`
-  const activator = new Activator(cfg, log, { source, autoscalerUrl, clusterDomain: 'cluster.local' })
+  const activator = new Activator(cfg, log, { source, autoscalerUrl, clusterDomain: 'cluster.local', configMaps: opts.configMaps })
   const ports = await activator.start()
   return {
     activator,

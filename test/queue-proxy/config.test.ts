@@ -85,7 +85,7 @@ t.test('the reconciler\'s environment parses into the expected config', async (t
     loggingLevel: '',
     requestLog: { enabled: false, template: '', probes: false },
     userMetrics: { host: '', port: 9091 },
-    tracingRequested: false,
+    tracing: null,
     profiling: { enabled: false, port: 8008 },
     adminPort: 8022,
     metricsPort: 9090,
@@ -205,9 +205,14 @@ t.test('1.12 observability variables', async (t) => {
       t.equal(loadConfig(reconcilerEnv({ SERVING_REQUEST_METRICS_BACKEND: backend })).userMetrics, null, JSON.stringify(backend))
     }
   })
-  t.test('tracing: requested unless the backend is none or empty', async (t) => {
-    t.equal(loadConfig(reconcilerEnv({ TRACING_CONFIG_BACKEND: 'zipkin' })).tracingRequested, true)
-    t.equal(loadConfig(reconcilerEnv({ TRACING_CONFIG_BACKEND: 'none' })).tracingRequested, false)
+  t.test('tracing: the TRACING_CONFIG_* variables; on unless the backend is none (1.12: empty is on, without an exporter)', async (t) => {
+    t.same(loadConfig(reconcilerEnv({ TRACING_CONFIG_BACKEND: 'zipkin', TRACING_CONFIG_ZIPKIN_ENDPOINT: 'http://zipkin:9411/api/v2/spans', TRACING_CONFIG_SAMPLE_RATE: '0.25' })).tracing,
+      { exporter: 'zipkin', endpoint: 'http://zipkin:9411/api/v2/spans', sampleRate: 0.25 })
+    t.same(loadConfig(reconcilerEnv({ TRACING_CONFIG_BACKEND: 'zipkin', TRACING_CONFIG_DEBUG: 'true' })).tracing?.sampleRate, 1, 'debug samples everything')
+    t.same(loadConfig(reconcilerEnv({ TRACING_CONFIG_BACKEND: '' })).tracing, { exporter: 'discard', endpoint: '', sampleRate: 0.1 })
+    t.equal(loadConfig(reconcilerEnv({ TRACING_CONFIG_BACKEND: 'none' })).tracing, null)
+    t.match(errorOf(reconcilerEnv({ TRACING_CONFIG_BACKEND: 'zipkin', TRACING_CONFIG_SAMPLE_RATE: '2' })), naming('TRACING_CONFIG_SAMPLE_RATE'))
+    t.match(errorOf(reconcilerEnv({ TRACING_CONFIG_BACKEND: 'none', TRACING_CONFIG_DEBUG: 'maybe' })), naming('TRACING_CONFIG_DEBUG'), 'parsed even when off')
   })
   t.test('profiling: ENABLE_PROFILING with PROFILING_PORT', async (t) => {
     t.same(loadConfig(reconcilerEnv({ ENABLE_PROFILING: 'true', PROFILING_PORT: '18008' })).profiling, { enabled: true, port: 18008 })
@@ -227,7 +232,7 @@ t.test('OBSERVABILITY_CONFIG (HEAD)', async (t) => {
     const c = loadConfig(head('{"tracing":{},"metrics":{},"runtime":{},"requestMetrics":{}}'))
     t.same(c.requestLog, { enabled: false, template: '', probes: false })
     t.equal(c.userMetrics, null)
-    t.equal(c.tracingRequested, false)
+    t.equal(c.tracing, null)
     t.equal(c.profiling.enabled, false)
   })
 
@@ -244,7 +249,7 @@ t.test('OBSERVABILITY_CONFIG (HEAD)', async (t) => {
     t.same(c.requestLog, { enabled: true, template: '{{.Request.URL}}', probes: true })
     t.same(c.userMetrics, { host: '0.0.0.0', port: 9555 })
     t.equal(c.profiling.enabled, true)
-    t.equal(c.tracingRequested, true)
+    t.same(c.tracing, { exporter: 'otlp-grpc', endpoint: 'https://otel:4317', sampleRate: 0.1 }, 'no scheme: https, as Knative')
   })
 
   t.test('requestMetrics endpoint forms: none → :9091, ":9092", "[::1]:9093"', async (t) => {

@@ -1,6 +1,7 @@
 // User-facing request metrics in Prometheus text on the user-metrics port
 // (spec §1.13, §5): Knative 1.12 names and labels, route_tag values,
-// latency buckets, app metrics and queue depth, probes excluded; enabled by
+// latency buckets, app metrics and queue depth, probes excluded; Sluice's
+// breaker rejections and drain state; enabled by
 // SERVING_REQUEST_METRICS_BACKEND=prometheus or OBSERVABILITY_CONFIG.
 import t from 'tap'
 import { close, knativeEnv, request, sleep, startApp, startQueueProxy } from '../helpers/servers.ts'
@@ -23,6 +24,16 @@ function parseProm(text: string): Sample[] {
 /** Samples of `name` whose labels include `match`. */
 function find(samples: Sample[], name: string, match: Record<string, string> = {}): Sample[] {
   return samples.filter((s) => s.name === name && Object.entries(match).every(([k, v]) => s.labels[k] === v))
+}
+
+/** Polls `cond` every 20 ms until it holds (true) or `ms` pass (false). */
+async function waitUntil(cond: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const deadline = performance.now() + ms
+  while (!(await cond())) {
+    if (performance.now() > deadline) return false
+    await sleep(20)
+  }
+  return true
 }
 
 const RESOURCE = {
@@ -163,6 +174,36 @@ t.test('revision_queue_depth with containerConcurrency ≥ 1: breaker load at th
   t.equal(find((await scrape()).samples, 'revision_queue_depth')[0]!.value, 1, 'C started once B released its slot: depth 1')
   await Promise.all([a, c])
   t.equal(find((await scrape()).samples, 'revision_queue_depth')[0]!.value, 1, 'C started alone')
+})
+
+t.test('sluice_queue_proxy_breaker_rejections_total: 0 from the start, then one per 503 for a full queue', async (t) => {
+  const { qp, scrape } = await setup(t, { SERVING_REQUEST_METRICS_BACKEND: 'prometheus', CONTAINER_CONCURRENCY: '1' })
+  const before = find((await scrape()).samples, 'sluice_queue_proxy_breaker_rejections_total')
+  t.same(before.map((s) => [s.labels, s.value]), [[RESOURCE, 0]], 'one series at 0 before any request')
+  // cc=1 takes 1 running + 10 waiting: 15 slow requests at once leave at least 4 with 503.
+  const replies = await Promise.all(Array.from({ length: 15 }, () => request(`${qp.url}/slow`)))
+  const rejected = replies.filter((r) => r.status === 503).length
+  t.ok(rejected >= 4, `${rejected} answered 503`)
+  t.equal(rejected + replies.filter((r) => r.status === 200).length, 15, 'the others 200')
+  t.equal(find((await scrape()).samples, 'sluice_queue_proxy_breaker_rejections_total')[0]!.value, rejected, 'counted once each')
+  t.equal(find((await scrape()).samples, 'revision_request_count', { response_code: '503' })[0]!.value, rejected, 'and in revision_request_count')
+})
+
+t.test('cc=0: no breaker, no sluice_queue_proxy_breaker_rejections_total series', async (t) => {
+  const { qp, scrape } = await setup(t, { SERVING_REQUEST_METRICS_BACKEND: 'prometheus' })
+  await request(`${qp.url}/`)
+  t.equal(find((await scrape()).samples, 'sluice_queue_proxy_breaker_rejections_total').length, 0)
+})
+
+t.test('sluice_queue_proxy_draining: 0, 1 while /wait-for-drain drains, 0 after the reset without SIGTERM', async (t) => {
+  const { qp, scrape } = await setup(t, { SERVING_REQUEST_METRICS_BACKEND: 'prometheus', SLUICE_DRAIN_QUIET_PERIOD: '3s' })
+  const draining = async () => find((await scrape()).samples, 'sluice_queue_proxy_draining')
+  t.same((await draining()).map((s) => [s.labels, s.value]), [[RESOURCE, 0]], 'serving: 0')
+  const preStop = request(`http://127.0.0.1:${qp.ports.admin}/wait-for-drain`).catch(() => undefined)
+  t.ok(await waitUntil(async () => (await draining())[0]!.value === 1, 5000), 'PreStop: 1')
+  // No SIGTERM follows within a second: the drain is reset (admin-server.ts) and the waiter released.
+  t.ok(await waitUntil(async () => (await draining())[0]!.value === 0, 10_000), 'reset: 0 again')
+  await preStop
 })
 
 t.test('service_name is "unknown" when SERVING_SERVICE is empty', async (t) => {

@@ -23,6 +23,9 @@ import type { CertificateFeed } from './tls/internal-tls.ts'
 import type { ConfigMapFeed } from './endpoints/source.ts'
 import { meshFromConfigMap, type MeshSettings } from './net/mesh-config.ts'
 import { SIDE_PORT_OPTIONS } from '@sluice/core/http/connection-limits'
+import { tracingFromConfigMap, tracingFromObservabilityConfigMap, type TracingSettings } from '@sluice/core/tracing/settings'
+import { TracingSwitch } from './tracing-switch.ts'
+import { registerMeshMetrics } from './net/mesh-metrics.ts'
 
 export interface ActivatorOptions {
   source: EndpointSource
@@ -61,6 +64,8 @@ export class Activator {
   private certificates: CertificateFeed | null = null
   /** The ConfigMap watch, once start() made it (null: local source). */
   configMaps: ConfigMapFeed | null = null
+  /** config-tracing (or SLUICE_TRACING_*) applied to ctx.tracing. */
+  readonly tracing: TracingSwitch
 
   constructor(cfg: ActivatorConfig, log: Logger, opts: ActivatorOptions) {
     this.cfg = cfg
@@ -83,7 +88,9 @@ export class Activator {
         return opts.source.getRevision(key.slice(0, i), key.slice(i + 1))
       },
       log,
+      onColdStart: (key) => metrics.coldStart(key),
     })
+    metrics.setLimits({ queuedPerRevision: cfg.maxQueuedPerRevision, queuedTotal: cfg.maxQueuedTotal, bytesPerRevision: cfg.maxBufferedBytesPerRevision, bytesTotal: cfg.maxBufferedBytesTotal })
     const reporter = new ConcurrencyReporter({
       podName: cfg.podName,
       send: (msgs) => sender.send(msgs),
@@ -106,9 +113,12 @@ export class Activator {
       uploads: new WaitingUploads({ log, maxReadAheadBytes: cfg.maxReadAheadBytes, onAbandoned: () => metrics.abandonedUploads.inc() }),
       health: { terminating: false, autoscalerConnected: () => sender.connected, requireAutoscaler: cfg.readinessRequiresAutoscaler },
       log,
+      tracing: null,
       active: 0,
       onIdle: null,
     }
+    this.tracing = new TracingSwitch(this.ctx, log, metrics.registry)
+    registerMeshMetrics(metrics.registry, throttler)
   }
 
   async start(): Promise<ActivatorPorts> {
@@ -215,8 +225,33 @@ export class Activator {
     this.configMaps = feed ?? null
     if (this.configMaps === null) {
       this.logMesh(cfg.mesh, 'environment')
+      if (cfg.tracing !== null) await this.tracing.apply(cfg.tracing, 'environment')
       return
     }
+    // config-tracing (1.12) and HEAD's config-observability tracing-* keys, which win when present.
+    let fromTracing: TracingSettings | null = cfg.tracing
+    let fromObservability: TracingSettings | undefined | null = null
+    const applyTracing = (from: string): void => {
+      void this.tracing.apply(fromObservability === null ? fromTracing : fromObservability ?? null, from)
+    }
+    this.configMaps.onConfigMap('config-tracing', (data) => {
+      try {
+        fromTracing = data === undefined ? cfg.tracing : tracingFromConfigMap(data) ?? null
+      } catch (err) {
+        ctx.log.error({ configMap: `${cfg.systemNamespace}/config-tracing`, err: (err as Error).message }, 'invalid config-tracing; keeping the settings in force')
+        return
+      }
+      applyTracing(data === undefined ? 'environment (no config-tracing)' : 'config-tracing')
+    })
+    this.configMaps.onConfigMap('config-observability', (data) => {
+      try {
+        fromObservability = data === undefined ? null : tracingFromObservabilityConfigMap(data)
+      } catch (err) {
+        ctx.log.error({ configMap: `${cfg.systemNamespace}/config-observability`, err: (err as Error).message }, 'invalid config-observability tracing; keeping the settings in force')
+        return
+      }
+      applyTracing(fromObservability === null ? 'config-tracing' : 'config-observability')
+    })
     this.configMaps.onConfigMap('config-network', (data) => {
       let mesh: MeshSettings
       try {
@@ -231,6 +266,8 @@ export class Activator {
       this.logMesh(mesh, data === undefined ? 'defaults (no config-network)' : 'config-network')
     })
     await this.configMaps.start()
+    // The first requests are traced if config-tracing says so.
+    await this.tracing.settled()
   }
 
   private meshLogged = false
@@ -258,6 +295,10 @@ export class Activator {
       const labels = { namespace_name: rt.key.slice(0, i), revision_name: rt.key.slice(i + 1) }
       m.queueDepth.set(labels, rt.queue.length)
       m.bufferedBytes.set(labels, rt.queue.bufferedBytes)
+      if (!m.started(rt.key)) {
+        const rev = this.opts.source.getRevision(labels.namespace_name, labels.revision_name)
+        if (rev !== undefined) m.startRevision(rev)
+      }
     }
     m.readAheadBytes.set(this.ctx.uploads.readAheadBytes)
     m.connectionScanSeconds.set(this.ctx.uploads.lastScanMs / 1000)
@@ -292,6 +333,7 @@ export class Activator {
     await ctx.source.stop()
     await this.configMaps?.stop()
     await this.certificates?.stop()
+    await this.tracing.close()
     await ctx.upstreams.close()
     ctx.log.info('shutdown complete')
   }

@@ -5,6 +5,7 @@ import { EnvError, type Env, optionalBool, optionalDurationMs, optionalInt, opti
 import { Port } from '@sluice/core/constants'
 import { loadConnectionLimits, type ConnectionLimits } from '@sluice/core/http/connection-limits'
 import { DEFAULT_MESH, parseMeshMode, type MeshSettings } from './net/mesh-config.ts'
+import { tracingFromConfigMap, type TracingSettings } from '@sluice/core/tracing/settings'
 
 export type EndpointSourceKind = 'kubernetes' | 'local'
 
@@ -58,6 +59,11 @@ export interface ActivatorConfig {
    * source's only values; under Kubernetes, config-network overrides them.
    */
   mesh: MeshSettings
+  /**
+   * config-tracing before (or without) the ConfigMap, from SLUICE_TRACING_*:
+   * the local source's only values; under Kubernetes, config-tracing overrides them.
+   */
+  tracing: TracingSettings | null
 }
 
 export function loadConfig(env: Env): ActivatorConfig {
@@ -112,6 +118,23 @@ export function loadConfig(env: Env): ActivatorConfig {
     httpsPort: optionalPort(env, 'SLUICE_HTTPS_PORT', Port.queueTls, true),
     queueTlsPort: optionalPort(env, 'SLUICE_QUEUE_TLS_PORT', Port.queueTls),
     mesh: loadMesh(env),
+    tracing: loadTracing(env),
+  }
+}
+
+/** SLUICE_TRACING_{BACKEND,ZIPKIN_ENDPOINT,SAMPLE_RATE,DEBUG}: config-tracing's keys, as the local runtime passes them. */
+function loadTracing(env: Env): TracingSettings | null {
+  // backend last: the error for a missing endpoint names both keys, and the endpoint is the one to fix.
+  const names = { 'zipkin-endpoint': 'SLUICE_TRACING_ZIPKIN_ENDPOINT', 'sample-rate': 'SLUICE_TRACING_SAMPLE_RATE', debug: 'SLUICE_TRACING_DEBUG', backend: 'SLUICE_TRACING_BACKEND' } as const
+  const data: Record<string, string> = {}
+  for (const [key, name] of Object.entries(names)) if (env[name] !== undefined) data[key] = env[name]
+  if (data.backend === undefined) data.backend = 'none'
+  try {
+    return tracingFromConfigMap(data) ?? null
+  } catch (err) {
+    // "config-tracing: sample-rate must be ..." → the variable that holds the key.
+    const key = Object.keys(names).find((k) => (err as Error).message.includes(k)) as keyof typeof names | undefined
+    throw new EnvError(key === undefined ? names.backend : names[key], (err as Error).message.replace('config-tracing: ', ''))
   }
 }
 

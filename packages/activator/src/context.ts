@@ -10,6 +10,7 @@ import type { Throttler } from './net/throttler.ts'
 import type { ConcurrencyReporter } from './stats/concurrency-reporter.ts'
 import type { HealthState } from './handler/health-handler.ts'
 import type { WaitingUploads } from './handler/waiting-uploads.ts'
+import type { Tracer } from '@sluice/core/tracing/tracer'
 
 export interface Upstreams {
   readonly h1: Dispatcher
@@ -32,6 +33,8 @@ export interface ActivatorContext {
   readonly uploads: WaitingUploads
   readonly health: HealthState
   readonly log: Logger
+  /** The tracer in force (config-tracing, switched at run time: tracing-switch.ts); null when off. */
+  tracing: Tracer | null
   /** Requests and tunnels not yet finished; shutdown waits for them. */
   active: number
   onIdle: (() => void) | null

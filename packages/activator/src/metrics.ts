@@ -1,7 +1,7 @@
 // Prometheus metrics on :9090 (spec §2.12, Knative 1.12 names) plus Sluice's
-// own: queue depth and buffered bytes per revision, requests shed, time spent
-// waiting for capacity (cold starts), waiting uploads whose client left, the
-// autoscaler connection state.
+// own: queue depth and buffered bytes per revision and their bounds, requests
+// shed, time spent waiting for capacity, cold starts, waiting uploads whose
+// client left, the autoscaler connection state.
 
 import type * as Prom from 'prom-client'
 import { loadPromParts } from '@sluice/core/prom-parts'
@@ -37,7 +37,11 @@ export class ActivatorMetrics {
   readonly abandonedUploads: Prom.Counter
   readonly readAheadBytes: Prom.Gauge
   readonly connectionScanSeconds: Prom.Gauge
+  readonly coldStarts: Prom.Counter
+  readonly queueLimit: Prom.Gauge
+  readonly bufferedBytesLimit: Prom.Gauge
   private readonly revisions = new Map<string, RevisionChildren>()
+  private readonly zeroed = new Set<string>()
 
   constructor(podName: string) {
     this.podName = podName
@@ -56,6 +60,43 @@ export class ActivatorMetrics {
     this.readAheadBytes = new client.Gauge({ name: 'sluice_activator_read_ahead_bytes', help: 'Extra body bytes waiting uploads may read ahead (the shared pool in use)', registers })
     this.connectionScanSeconds = new client.Gauge({ name: 'sluice_activator_connection_scan_seconds', help: 'Duration of the last read of the kernel connection table for waiting uploads (scans repeat every 10x this, at least 250 ms)', registers })
     this.abandonedUploads = new client.Counter({ name: 'sluice_activator_abandoned_uploads_total', help: 'Waiting uploads ended because the client had closed or reset the connection', registers })
+    this.coldStarts = new client.Counter({ name: 'sluice_activator_cold_starts_total', help: 'Times a revision went from no capacity to some while requests waited (a scale from zero, or pods back after all were lost)', labelNames: ['namespace_name', 'revision_name'], registers })
+    this.queueLimit = new client.Gauge({ name: 'sluice_activator_queue_limit', help: 'Bound on waiting requests: per revision (scope="revision") and for the whole activator (scope="total")', labelNames: ['scope'], registers })
+    this.bufferedBytesLimit = new client.Gauge({ name: 'sluice_activator_buffered_bytes_limit', help: 'Bound on bytes charged to waiting uploads: per revision (scope="revision") and for the whole activator (scope="total")', labelNames: ['scope'], registers })
+  }
+
+  /** The buffering bounds (SLUICE_MAX_QUEUED*, SLUICE_MAX_BUFFERED_BYTES*), exported once. */
+  setLimits(limits: { queuedPerRevision: number; queuedTotal: number; bytesPerRevision: number; bytesTotal: number }): void {
+    this.queueLimit.set({ scope: 'revision' }, limits.queuedPerRevision)
+    this.queueLimit.set({ scope: 'total' }, limits.queuedTotal)
+    this.bufferedBytesLimit.set({ scope: 'revision' }, limits.bytesPerRevision)
+    this.bufferedBytesLimit.set({ scope: 'total' }, limits.bytesTotal)
+  }
+
+  /** Whether startRevision ran for "namespace/name". */
+  started(key: string): boolean {
+    return this.zeroed.has(key)
+  }
+
+  /**
+   * A revision is known (called at a scrape): its cold-start, shed and wait series start at 0
+   * once, so increase(), rate() and histogram_quantile() count its first cold start rather
+   * than starting the series after it.
+   */
+  startRevision(rev: RevisionInfo): void {
+    const key = `${rev.namespace}/${rev.name}`
+    this.zeroed.add(key)
+    const short = { namespace_name: rev.namespace, revision_name: rev.name }
+    this.coldStarts.inc(short, 0)
+    for (const reason of ['full', 'deadline']) this.shed.inc({ ...short, reason }, 0)
+    // zero() would reset observations: only for a revision no request has reached yet.
+    if (!this.revisions.has(key)) this.capacityWait.zero(this.children(rev).labels)
+  }
+
+  /** The throttler saw capacity arrive for waiting requests of "namespace/name". */
+  coldStart(key: string): void {
+    const i = key.indexOf('/')
+    this.coldStarts.inc({ namespace_name: key.slice(0, i), revision_name: key.slice(i + 1) })
   }
 
   private children(rev: RevisionInfo): RevisionChildren {

@@ -9,6 +9,7 @@
 //   sluice load [NAME] [-c 8] [-d 30s] a closed-loop load on a Service, one line a second
 // Settings: SLUICE_INGRESS_PORT (8080), SLUICE_INGRESS_HOST (127.0.0.1), SLUICE_DOMAIN (example.com),
 // SLUICE_STATUS_PORT (18081), SLUICE_AUTOSCALER_CONFIG (a config-autoscaler ConfigMap YAML),
+// SLUICE_TRACING_CONFIG (a config-tracing ConfigMap YAML: every process traces with it),
 // SLUICE_SHOW_OUTPUT=true (print app and queue-proxy output).
 
 import { join } from 'node:path'
@@ -38,6 +39,7 @@ async function run(file: string, watchFiles: boolean): Promise<void> {
     statusPort: optionalPort(env, 'SLUICE_STATUS_PORT', 18081, true),
     domain: optionalString(env, 'SLUICE_DOMAIN', 'example.com'),
     autoscalerConfigPath: env.SLUICE_AUTOSCALER_CONFIG,
+    tracingConfigPath: env.SLUICE_TRACING_CONFIG,
     showOutput: optionalBool(env, 'SLUICE_SHOW_OUTPUT', false),
   })
   let stopping = false

@@ -5,10 +5,11 @@
 
 import { loadConnectionLimits, type ConnectionLimits } from '@sluice/core/http/connection-limits'
 import {
-  EnvError, type Env, optionalBool, optionalDurationMs, optionalFloat, optionalInt, optionalPort, optionalString,
+  EnvError, type Env, optionalBool, optionalDurationMs, optionalInt, optionalPort, optionalString,
   requireInt, requirePort, requireString,
 } from '@sluice/core/env'
 import { Port } from '@sluice/core/constants'
+import { tracingFromEnv, tracingFromObservability, type TracingSettings } from '@sluice/core/tracing/settings'
 
 export interface QueueConfig {
   containerConcurrency: number
@@ -34,7 +35,8 @@ export interface QueueConfig {
   requestLog: { enabled: boolean; template: string; probes: boolean }
   /** null: user metrics off; otherwise where Prometheus is served. */
   userMetrics: { host: string; port: number } | null
-  tracingRequested: boolean
+  /** Where spans go; null when tracing is off (nothing of it is loaded). */
+  tracing: TracingSettings | null
   profiling: { enabled: boolean; port: number }
   adminPort: number
   metricsPort: number
@@ -47,7 +49,7 @@ export interface QueueConfig {
 }
 
 interface ObservabilityConfig {
-  tracing?: { protocol?: string }
+  tracing?: unknown
   metrics?: { protocol?: string }
   runtime?: { profiling?: string }
   requestMetrics?: { protocol?: string; endpoint?: string }
@@ -125,12 +127,11 @@ export function loadConfig(env: Env): QueueConfig {
     if (backend === 'prometheus') userMetrics = { host: optionalString(env, 'METRICS_PROMETHEUS_HOST', ''), port: userMetricsPort }
   }
 
-  const tracingRequested = obs
-    ? (obs.tracing?.protocol ?? 'none') !== 'none' && obs.tracing?.protocol !== ''
-    : (env.TRACING_CONFIG_BACKEND ?? 'none') !== 'none' && env.TRACING_CONFIG_BACKEND !== ''
-  // Not used (no tracer yet), but Go's envconfig exits on unparsable values.
-  optionalBool(env, 'TRACING_CONFIG_DEBUG', false)
-  optionalFloat(env, 'TRACING_CONFIG_SAMPLE_RATE', 0)
+  // Spans (spec §1.15): OBSERVABILITY_CONFIG's tracing block (HEAD) wins over
+  // the 1.12 variables; every variable is parsed either way (Go's envconfig
+  // exits on unparsable values).
+  const envTracing = tracingFromEnv(env)
+  const tracing = (obs !== undefined ? tracingFromObservability(obs.tracing) : envTracing) ?? null
 
   const profilingEnabled = obs ? obs.runtime?.profiling === 'enabled' : optionalBool(env, 'ENABLE_PROFILING', false)
 
@@ -159,7 +160,7 @@ export function loadConfig(env: Env): QueueConfig {
     loggingLevel: obs ? optionalString(env, 'SERVING_LOGGING_LEVEL') : requireString(env, 'SERVING_LOGGING_LEVEL'),
     requestLog,
     userMetrics,
-    tracingRequested,
+    tracing,
     profiling: { enabled: profilingEnabled, port: optionalPort(env, 'PROFILING_PORT', Port.profiling, true) },
     adminPort: optionalPort(env, 'SLUICE_ADMIN_PORT', Port.queueAdmin, true),
     metricsPort: optionalPort(env, 'SLUICE_METRICS_PORT', Port.queueMetrics, true),

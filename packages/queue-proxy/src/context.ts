@@ -8,6 +8,7 @@ import type { Drainer } from './drainer.ts'
 import type { Upstreams } from './upstream.ts'
 import type { Exchange } from './exchange.ts'
 import type { Timeouts } from '@sluice/core/http/proxy-exchange'
+import type { QueueTracing } from './request-tracing.ts'
 
 export interface Prober {
   probe(): Promise<boolean>
@@ -30,6 +31,8 @@ export interface QueueContext {
   readonly prober: Prober
   readonly log: Logger
   readonly observer: ExchangeObserver | null
+  /** Spans (spec §1.15); null when tracing is off. */
+  readonly tracing: QueueTracing | null
   /** The revision's timeouts, with Knative's 504 message. */
   readonly timeouts: Timeouts
   /** Requests and tunnels not yet finished; shutdown waits for them. */

@@ -10,6 +10,7 @@ import { ProxyExchange, type Req, type Res, type TimeoutKind } from '@sluice/cor
 import { upstreamErrorText } from '@sluice/core/http/upstream-errors'
 import type { QueueContext } from './context.ts'
 import { originFormTarget, type ScannedRequest } from './request-headers.ts'
+import type { RequestTrace } from '@sluice/core/tracing/tracer'
 
 export class Exchange extends ProxyExchange implements ScannedRequest, BreakerWaiter {
   readonly ctx: QueueContext
@@ -29,6 +30,10 @@ export class Exchange extends ProxyExchange implements ScannedRequest, BreakerWa
   /** Breaker load when the app request started (revision_queue_depth). */
   queueDepthAtStart = 0
   isProbe = false
+  /** Open spans while tracing is on (request-tracing.ts). */
+  spans: RequestTrace | null = null
+  /** Answered 503 because the breaker's queue was full (metrics). */
+  breakerRejected = false
 
   private holdsSlot = false
   private counted = false
@@ -50,15 +55,20 @@ export class Exchange extends ProxyExchange implements ScannedRequest, BreakerWa
     }
     this.startTimers(ctx.timeouts)
     const breaker = ctx.breaker
+    const tracing = ctx.tracing
     if (breaker === null || this.kubeletProbe) {
+      if (tracing !== null) tracing.start(this, false)
       this.dispatch()
       return
     }
+    if (tracing !== null) tracing.start(this, true)
     const r = breaker.acquire(this)
     if (r === Acquire.acquired) {
       this.holdsSlot = true
       this.dispatch()
     } else if (r === Acquire.full) {
+      if (this.spans !== null) this.spans.closeWait()
+      this.breakerRejected = true
       this.replyError(503, Body.queueFull)
     }
   }
@@ -76,6 +86,7 @@ export class Exchange extends ProxyExchange implements ScannedRequest, BreakerWa
 
   private dispatch(): void {
     const ctx = this.ctx
+    if (this.spans !== null) this.spans.closeWait()
     if (ctx.breaker !== null) this.queueDepthAtStart = ctx.breaker.load
     if (ctx.observer !== null) ctx.observer.onAppStart(this)
     const req = this.req
@@ -118,6 +129,10 @@ export class Exchange extends ProxyExchange implements ScannedRequest, BreakerWa
       ctx.stats.requestOut(performance.now(), this.proxied)
     }
     if (ctx.observer !== null) ctx.observer.onDone(this)
+    if (this.spans !== null) {
+      this.spans.end(this.res.statusCode)
+      this.spans = null
+    }
     if (--ctx.active === 0 && ctx.onIdle !== null) ctx.onIdle()
   }
 }

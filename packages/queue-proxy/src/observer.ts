@@ -26,6 +26,7 @@ function observe(ex: Exchange, metrics: RequestMetrics | null, log: RequestLogWr
   const code = ex.res.statusCode
   if (metrics !== null && !ex.isProbe) {
     metrics.recordRequest(code, routeTagLabel(ex.routeTag, ex.defaultRoute), end - ex.startedAt)
+    if (ex.breakerRejected) metrics.recordBreakerRejection()
     if (ex.appStartedAt > 0) {
       metrics.recordApp(code, (ex.appEndedAt > 0 ? ex.appEndedAt : end) - ex.appStartedAt)
     }

@@ -30,14 +30,19 @@ export function replyShuttingDown(res: Res): void {
   replyGoError(res, 503, Body.shuttingDown)
 }
 
-/** `K-Network-Probe: queue` health check: runs the user-container prober. */
+/** `K-Network-Probe: queue` health check: runs the user-container prober (a `probe` span when tracing). */
 export function answerHealthCheck(ctx: QueueContext, r: ScannedRequest, res: Res): void {
+  const tracing = ctx.tracing
+  const span = tracing === null ? null : tracing.startProbe()
   if (r.networkProbe !== ProbeValue.queue) {
-    replyGoError(res, 400, `unexpected probe header value: ${r.networkProbe}\n`)
+    const message = `unexpected probe header value: ${r.networkProbe}`
+    replyGoError(res, 400, `${message}\n`)
+    if (span !== null) tracing!.endProbe(span, message)
     return
   }
   ctx.prober.probe().then(
     (ready) => {
+      if (span !== null) tracing!.endProbe(span, ready ? null : 'container not ready')
       if (res.destroyed) return
       if (ready) {
         res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': 5 })
@@ -48,6 +53,7 @@ export function answerHealthCheck(ctx: QueueContext, r: ScannedRequest, res: Res
       }
     },
     (err: Error) => {
+      if (span !== null) tracing!.endProbe(span, err.message)
       ctx.log.error({ err: err.message }, 'readiness probe failed')
       if (!res.destroyed) {
         res.writeHead(503, { 'content-length': 0 })

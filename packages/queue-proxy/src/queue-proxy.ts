@@ -10,6 +10,7 @@ import { Breaker } from '@sluice/core/breaker'
 import { Body } from '@sluice/core/constants'
 import type { Logger } from '@sluice/core/logging'
 import { RequestStats } from '@sluice/core/request-stats'
+import { loadPromParts } from '@sluice/core/prom-parts'
 import { createAdminServer, type AdminState } from './admin-server.ts'
 import type { QueueConfig } from './config.ts'
 import type { QueueContext, Prober } from './context.ts'
@@ -25,6 +26,8 @@ import { RequestMetrics } from './request-metrics.ts'
 import { StatsReporter } from './stats-reporter.ts'
 import { createUpstreams } from './upstream.ts'
 import { createUpgradeHandler, type Tunnel } from './websocket-tunnel.ts'
+import type { QueueTracing } from './request-tracing.ts'
+import type { SpanDrops } from '@sluice/core/tracing/span-drops'
 
 export interface Ports {
   serving: number
@@ -41,6 +44,16 @@ export interface QueueProxyOptions {
   certReloadMs?: number
   /** Replaces the readiness prober built from SERVING_READINESS_PROBE (tests). */
   prober?: Prober
+  /** How long span drops are gathered into one log line (10 s; tests shorten it). */
+  spanDropWindowMs?: number
+}
+
+/** The parts that exist only when configured. */
+interface OptionalParts {
+  metrics: RequestMetrics | null
+  requestLog: RequestLogWriter | null
+  tracing: QueueTracing | null
+  spanDrops: SpanDrops | null
 }
 
 export class QueueProxy {
@@ -59,12 +72,18 @@ export class QueueProxy {
   private readonly opts: QueueProxyOptions
   private shuttingDown: Promise<void> | null = null
 
-  private constructor(cfg: QueueConfig, log: Logger, metrics: RequestMetrics | null, requestLog: RequestLogWriter | null, opts: QueueProxyOptions) {
+  private readonly tracing: QueueTracing | null
+  private readonly spanDrops: SpanDrops | null
+
+  private constructor(cfg: QueueConfig, log: Logger, parts: OptionalParts, opts: QueueProxyOptions) {
+    const { metrics, requestLog, tracing, spanDrops } = parts
     this.cfg = cfg
     this.log = log
     this.opts = opts
     this.metrics = metrics
     this.requestLog = requestLog
+    this.tracing = tracing
+    this.spanDrops = spanDrops
     const now = performance.now()
     const stats = new RequestStats(now)
     const cc = cfg.containerConcurrency
@@ -81,11 +100,13 @@ export class QueueProxy {
       prober,
       log,
       observer: createObserver(metrics, this.requestLog),
+      tracing,
       timeouts: { totalMs: cfg.revisionTimeoutMs, startMs: cfg.responseStartTimeoutMs, idleMs: cfg.idleTimeoutMs, message: Body.requestTimeout },
       active: 0,
       onIdle: null,
     }
     this.reporter = new StatsReporter(stats, cfg.pod, now)
+    metrics?.trackDrain(this.ctx.drainer)
     this.listener = createDualListener({
       onRequest: createMainHandler(this.ctx) as never,
       onUpgrade: createUpgradeHandler(this.ctx, this.tunnels),
@@ -94,7 +115,6 @@ export class QueueProxy {
   }
 
   static async create(cfg: QueueConfig, log: Logger, opts: QueueProxyOptions = {}): Promise<QueueProxy> {
-    if (cfg.tracingRequested) log.warn('tracing is configured but not supported by this queue-proxy yet; requests are not traced')
     // Optional parts are loaded only when configured: start-up and memory stay lean.
     const metrics = cfg.userMetrics !== null ? await RequestMetrics.create(cfg) : null
     let requestLog: RequestLogWriter | null = null
@@ -102,7 +122,15 @@ export class QueueProxy {
       const { RequestLogWriter } = await import('./request-log-writer.ts')
       requestLog = new RequestLogWriter(cfg)
     }
-    return new QueueProxy(cfg, log, metrics, requestLog, opts)
+    let tracing: QueueTracing | null = null
+    let spanDrops: SpanDrops | null = null
+    if (cfg.tracing !== null) {
+      const [{ QueueTracing }, { SpanDrops }] = await Promise.all([import('./request-tracing.ts'), import('@sluice/core/tracing/span-drops')])
+      spanDrops = new SpanDrops(log, opts.spanDropWindowMs)
+      if (metrics !== null) spanDrops.countInto(droppedSpansCounter(metrics))
+      tracing = await QueueTracing.create(cfg.tracing, cfg.pod, spanDrops, log)
+    }
+    return new QueueProxy(cfg, log, { metrics, requestLog, tracing, spanDrops }, opts)
   }
 
   async start(): Promise<Ports> {
@@ -173,6 +201,9 @@ export class QueueProxy {
     this.listener.h1.closeAllConnections()
     this.reporter.stop()
     this.requestLog?.flush()
+    // Spans of the last requests are exported; a dead collector costs at most 2 s.
+    if (this.tracing !== null) await this.tracing.close(2000)
+    this.spanDrops?.flush()
     await this.ctx.upstreams.close()
     log.info('shutdown complete')
   }
@@ -182,4 +213,11 @@ async function listen(server: net.Server | http.Server, port: number, host: stri
   server.listen({ port, host })
   await once(server, 'listening')
   return (server.address() as net.AddressInfo).port
+}
+
+/** sluice_tracing_dropped_spans_total on the request metrics port (:9091), where a scraper of revision metrics finds it. */
+function droppedSpansCounter(metrics: RequestMetrics): { inc(n: number): void } {
+  const { Counter } = loadPromParts()
+  const c = new Counter({ name: 'sluice_tracing_dropped_spans_total', help: 'Spans not delivered to the trace collector (its queue of 2048 full, or the export failed)', registers: [metrics.registry] })
+  return { inc: (n) => c.inc(n) }
 }

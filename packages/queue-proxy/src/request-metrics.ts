@@ -1,7 +1,9 @@
 // User-facing request metrics on :9091 (spec §1.13, Knative 1.12 names):
 // revision_request_count/latencies around the whole chain,
 // revision_app_request_count/latencies around the user container,
-// revision_queue_depth. Probes are not recorded. prom-client (its four
+// revision_queue_depth. Sluice's own: sluice_queue_proxy_breaker_rejections_total
+// (503s for a full queue, cc >= 1) and sluice_queue_proxy_draining (1 while
+// draining: SIGTERM or /wait-for-drain). Probes are not recorded. prom-client (its four
 // classes, prom-parts.ts) is loaded only when metrics are on; label children
 // are cached per response code.
 
@@ -23,6 +25,10 @@ export class RequestMetrics {
   private readonly appCount: Counter
   private readonly appLatency: Histogram
   private readonly queueDepth: Gauge
+  /** sluice_queue_proxy_breaker_rejections_total's one child (a full queue is when 503s come fast). */
+  private readonly breakerRejections: { inc(): void }
+  /** Read at each scrape: the queue-proxy's Drainer (null: never draining). */
+  private readonly drain: { source: { readonly draining: boolean } | null } = { source: null }
   private readonly base: Record<string, string>
   private readonly outer = new Map<string, Child>()
   private readonly app = new Map<number, Child>()
@@ -45,6 +51,30 @@ export class RequestMetrics {
     this.appCount = new prom.Counter({ name: 'revision_app_request_count', help: 'The number of requests that are routed to user-container', labelNames: withCode, registers: [registry] })
     this.appLatency = new prom.Histogram({ name: 'revision_app_request_latencies', help: 'The response time in millisecond', labelNames: withCode, buckets: BUCKETS_MS, registers: [registry] })
     this.queueDepth = new prom.Gauge({ name: 'revision_queue_depth', help: 'The current number of items in the serving and waiting queue, or not reported if unlimited concurrency.', labelNames: labels, registers: [registry] })
+    const rejections = new prom.Counter({ name: 'sluice_queue_proxy_breaker_rejections_total', help: 'Requests answered 503 because the queue (10 x containerConcurrency waiting) was full', labelNames: labels, registers: [registry] })
+    // Starts at 0 where a breaker exists, so rate() shows 0 rather than no data.
+    if (cfg.containerConcurrency > 0) rejections.inc(this.base, 0)
+    this.breakerRejections = rejections.labels(this.base)
+    const base = this.base
+    const drain = this.drain
+    new prom.Gauge({
+      name: 'sluice_queue_proxy_draining',
+      help: '1 while the queue-proxy drains (SIGTERM or /wait-for-drain) and fails readiness, else 0',
+      labelNames: labels,
+      registers: [registry],
+      collect() {
+        this.set(base, drain.source?.draining === true ? 1 : 0)
+      },
+    })
+  }
+
+  /** Where the drain state is read at each scrape. */
+  trackDrain(drain: { readonly draining: boolean }): void {
+    this.drain.source = drain
+  }
+
+  recordBreakerRejection(): void {
+    this.breakerRejections.inc()
   }
 
   static create(cfg: QueueConfig): RequestMetrics {

@@ -1,5 +1,5 @@
 // The pair under system-internal TLS: a real activator (in this process, with
-// its Secret watched through the fake Kubernetes API) in front of a real
+// its Secret watched through a Kubernetes API, fake or real) in front of a real
 // queue-proxy serving its TLS port from a certificate directory, in front of
 // an app. Every request the queue-proxy receives is recorded with whether it
 // arrived over TLS.
@@ -20,8 +20,8 @@ import { LocalSource } from '@sluice/activator/endpoints/local-source'
 import type { DualListener } from '@sluice/core/http/listener'
 import { createLogger } from '@sluice/core/logging'
 import { activatorEnv, revisionInfo } from '../../helpers/activator.ts'
-import { FakeKubeApi, kubeConfigFor } from '../../helpers/fake-kube-api.ts'
-import { freePort } from '../../helpers/process.ts'
+import type { KubeApi } from '../../helpers/kube-apis.ts'
+import { startTestAutoscaler } from '../../helpers/test-autoscaler.ts'
 import { close, knativeEnv, startApp, startQueueProxy } from '../../helpers/servers.ts'
 import { issue, routingSecret, type Ca, type Leaf } from './certs.ts'
 
@@ -43,7 +43,7 @@ export interface Seen {
 }
 
 export interface Pair {
-  api: FakeKubeApi
+  api: KubeApi
   activator: Activator
   /** The activator's TLS port. */
   httpsPort: number
@@ -51,7 +51,7 @@ export interface Pair {
   certsDir: string
   /** The activator's log lines, parsed. */
   logs(): Array<Record<string, unknown>>
-  setSecret(caBundle: string, leaf: Leaf): void
+  setSecret(caBundle: string, leaf: Leaf): Promise<void>
   /** The activator's certificate as first issued (kn-routing). */
   routing: Leaf
   /** Replaces the queue-proxy's certificate files (picked up by its reload poll). */
@@ -68,12 +68,12 @@ export interface PairOptions {
   configNetwork?: Record<string, string>
 }
 
-export async function startPair(ca: Ca, queueCa: Ca = ca, o: PairOptions = {}): Promise<Pair> {
+/** The pair, its Secret and config-network in `api` (the caller's: it outlives stop()). */
+export async function startPair(api: KubeApi, ca: Ca, queueCa: Ca = ca, o: PairOptions = {}): Promise<Pair> {
   const h2cApp = o.h2cApp ?? false
-  const api = await FakeKubeApi.start()
   const routing = issue(ca, 'activator', ['kn-routing', SERVER_NAME])
-  const setSecret = (bundle: string, leaf: Leaf): void => { api.upsert('secrets', routingSecret(SYSTEM_NAMESPACE, bundle, leaf)) }
-  if (o.secret ?? true) setSecret(ca.cert, routing)
+  const setSecret = async (bundle: string, leaf: Leaf): Promise<void> => { await api.upsert('secrets', routingSecret(SYSTEM_NAMESPACE, bundle, leaf)) }
+  if (o.secret ?? true) await setSecret(ca.cert, routing)
 
   const app = h2cApp ? await startH2cApp() : await startApp((req, res) => res.end(`app ${req.url}`))
   // Upgrades: switch protocols, then echo.
@@ -99,7 +99,7 @@ export async function startPair(ca: Ca, queueCa: Ca = ca, o: PairOptions = {}): 
 
   const logFile = join(certsDir, 'activator.log')
   if (o.configNetwork !== undefined) {
-    api.upsert('configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'config-network', namespace: SYSTEM_NAMESPACE }, data: o.configNetwork })
+    await api.upsert('configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'config-network', namespace: SYSTEM_NAMESPACE }, data: o.configNetwork })
   }
   const env = activatorEnv({
     ...(o.configNetwork === undefined ? { SLUICE_SYSTEM_INTERNAL_TLS: 'enabled' } : {}),
@@ -111,9 +111,11 @@ export async function startPair(ca: Ca, queueCa: Ca = ca, o: PairOptions = {}): 
   const log = createLogger({ name: 'activator', level: 'info', fd: openSync(logFile, 'a') })
   const source = new LocalSource()
   source.upsertRevision(revisionInfo(REVISION))
-  const certificates = new CertificateSource({ kubeConfig: kubeConfigFor(api), namespace: SYSTEM_NAMESPACE, log, backoff: { initialMs: 50, maxMs: 200 } })
-  const configMaps = o.configNetwork === undefined ? undefined : new ConfigMapWatch({ kubeConfig: kubeConfigFor(api), namespace: SYSTEM_NAMESPACE, log })
-  const activator = new Activator(cfg, log, { source, autoscalerUrl: `ws://127.0.0.1:${await freePort()}`, clusterDomain: 'cluster.local', certificates, configMaps })
+  const certificates = new CertificateSource({ kubeConfig: api.kubeConfig(), namespace: SYSTEM_NAMESPACE, log, backoff: { initialMs: 50, maxMs: 200 } })
+  const configMaps = o.configNetwork === undefined ? undefined : new ConfigMapWatch({ kubeConfig: api.kubeConfig(), namespace: SYSTEM_NAMESPACE, log })
+  // A listening autoscaler: the activator gives an absent one a second at start.
+  const autoscaler = await startTestAutoscaler()
+  const activator = new Activator(cfg, log, { source, autoscalerUrl: autoscaler.url, clusterDomain: 'cluster.local', certificates, configMaps })
   const ports = await activator.start()
   source.setEndpoints('default', REVISION, { ready: [`127.0.0.1:${qp.ports.serving}`], notReady: [] })
   return {
@@ -128,9 +130,9 @@ export async function startPair(ca: Ca, queueCa: Ca = ca, o: PairOptions = {}): 
     setQueueCert,
     async stop() {
       await activator.shutdown()
+      await autoscaler.stop()
       await qp.stop()
       await close(app.server)
-      await api.close()
       rmSync(certsDir, { recursive: true, force: true })
     },
   }

@@ -45,9 +45,19 @@ t.test('OBSERVABILITY_CONFIG tracing block (1.19+)', async (t) => {
     endpoint: 'http://c:4318/v1/traces',
     sampleRate: 0.25,
   })
-  t.same(tracingFromObservability({ protocol: 'grpc', endpoint: 'c:4317' }), { exporter: 'otlp-grpc', endpoint: 'c:4317', sampleRate: 0 })
+  t.same(tracingFromObservability({ protocol: 'grpc', endpoint: 'c:4317' }), { exporter: 'otlp-grpc', endpoint: 'https://c:4317', sampleRate: 0 }, 'no scheme: https, as Knative')
   const bad = [[1], 'x', { protocol: 'zipkin' }, { protocol: 'grpc', samplingRate: 2 }, { protocol: 'grpc', samplingRate: '0.1' }, { protocol: 'grpc', endpoint: 4 }]
   for (const b of bad) {
     t.throws(() => tracingFromObservability(b), EnvError, JSON.stringify(b))
   }
+})
+
+// knative.dev/pkg observability/tracing endpointFor: an endpoint without a
+// scheme ("host:port/path" parses as an opaque URL) gets "https://" in front,
+// for grpc and http/protobuf alike. The gRPC exporter does the same itself;
+// the OTLP/HTTP exporter does not (it sends nothing: "collector:" is taken as
+// the URL scheme), so settings.ts adds it.
+t.test('OBSERVABILITY_CONFIG endpoint without a scheme means https (as Knative)', async (t) => {
+  const s = tracingFromObservability({ protocol: 'http/protobuf', endpoint: 'collector.observability.svc:4318/v1/traces', samplingRate: 1 })
+  t.equal(s?.endpoint, 'https://collector.observability.svc:4318/v1/traces')
 })

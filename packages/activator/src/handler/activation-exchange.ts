@@ -24,6 +24,7 @@ import { revisionKey, type RevisionInfo } from '../revision.ts'
 import { discardRestOfBody } from './body-discard.ts'
 import type { UploadState, WaitingUpload } from './waiting-uploads.ts'
 import type { ScannedActivatorRequest } from './request-headers.ts'
+import type { RequestTrace } from '@sluice/core/tracing/tracer'
 
 /** Connection failures: the pod is dropped from the healthy set (passive removal). */
 const CONNECTION_FAILURES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET'])
@@ -61,6 +62,8 @@ export class ActivationExchange extends ProxyExchange implements ScannedActivato
   dest = ''
   /** How long the request waited for capacity, ms (Server-Timing, cold-start histogram). */
   waitedMs = 0
+  /** Open spans while tracing is on: the server span, `throttler_try` while waiting, then `activator_proxy`. */
+  spans: RequestTrace | null = null
   private key = ''
   private counted = false
   private holdsSlot = false
@@ -84,6 +87,12 @@ export class ActivationExchange extends ProxyExchange implements ScannedActivato
     this.counted = true
     const totalMs = rev.timeoutSeconds * 1000
     this.startTimers({ totalMs, startMs: rev.responseStartTimeoutSeconds * 1000, idleMs: rev.idleTimeoutSeconds * 1000, message: Body.activatorRequestTimeout })
+    const tracer = ctx.tracing
+    if (tracer !== null) {
+      // Knative's activator: the server span, then `throttler_try` for the wait for capacity.
+      this.spans = tracer.startRequest(this.req, this.host, this.userAgent, this.upstreamHeaders)
+      this.spans.openWait('throttler_try')
+    }
     this.admit(totalMs)
   }
 
@@ -110,6 +119,10 @@ export class ActivationExchange extends ProxyExchange implements ScannedActivato
       this.ctx.metrics.recordCapacityWait(this.revision!, this.waitedMs / 1000)
     }
     this.attempts++
+    if (this.spans !== null && this.attempts === 1) {
+      this.spans.closeWait()
+      this.spans.openInner('activator_proxy', this.upstreamHeaders)
+    }
     const req = this.req
     const path = this.isH2 ? (req as http2.Http2ServerRequest).url : (req as http.IncomingMessage).url!
     const ups = this.ctx.upstreams
@@ -126,6 +139,7 @@ export class ActivationExchange extends ProxyExchange implements ScannedActivato
     this.waiting = false
     const rev = this.revision!
     this.ctx.metrics.shed.inc({ namespace_name: rev.namespace, revision_name: rev.name, reason })
+    if (this.spans !== null) this.spans.closeWait('activator.throttler.error', reason)
     if (reason === 'no-revision') {
       this.replyError(404, `Error getting active endpoint: revision.serving.knative.dev "${rev.name}" not found\n`)
       return
@@ -215,6 +229,10 @@ export class ActivationExchange extends ProxyExchange implements ScannedActivato
     if (rev !== null) {
       if (this.counted) ctx.reporter.requestOut(rev.namespace, rev.name)
       ctx.metrics.recordRequest(rev, this.res.statusCode, performance.now() - this.startedAt)
+    }
+    if (this.spans !== null) {
+      this.spans.end(this.res.statusCode)
+      this.spans = null
     }
     if (--ctx.active === 0 && ctx.onIdle !== null) ctx.onIdle()
   }

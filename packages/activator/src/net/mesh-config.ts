@@ -12,6 +12,7 @@ export interface MeshSettings {
 }
 
 export const DEFAULT_MESH: MeshSettings = { mode: 'auto', passthroughLb: false }
+export const MESH_MODES: readonly MeshMode[] = ['auto', 'enabled', 'disabled']
 
 export function parseMeshMode(v: string): MeshMode | undefined {
   const m = v.trim().toLowerCase()

@@ -70,6 +70,8 @@ export interface RevisionThrottlerOptions {
   /** Probing of the revision's pods; null: none (dests come from updateDests only). */
   probe?: Omit<RevisionBackendsOptions, 'onHealthy' | 'onClusterIP'> | null
   log?: Logger
+  /** Capacity arrived while requests waited at none (metrics: cold starts). */
+  onColdStart?: (key: string) => void
 }
 
 export class RevisionThrottler {
@@ -91,6 +93,7 @@ export class RevisionThrottler {
   private readonly random: () => number
   private readonly now: () => number
   private readonly log: Logger | undefined
+  private readonly onColdStart: ((key: string) => void) | undefined
   /** Healthy pods, sorted by dest. */
   private trackers: PodTracker[] = []
   private assigned: PodTracker[] = []
@@ -113,6 +116,7 @@ export class RevisionThrottler {
     this.random = opts.random ?? Math.random
     this.now = opts.now ?? performance.now.bind(performance)
     this.log = opts.log
+    this.onColdStart = opts.onColdStart
     this.backends = opts.probe === null || opts.probe === undefined
       ? null
       : new RevisionBackends({
@@ -273,6 +277,7 @@ export class RevisionThrottler {
     }
     if (backends > 0 && (cc === 0 || capacity > MAX_CAPACITY)) capacity = MAX_CAPACITY
     if (capacity !== this.capacity) {
+      if (this.capacity === 0 && this.queue.length > 0) this.onColdStart?.(this.key)
       this.log?.info({ revision: this.key, capacity, pods: this.trackers.length, clusterIP: ct?.dest, readyBackends: ct !== null ? backends : undefined, index: this.activatorIndex, activators: this.numActivators }, 'set capacity')
     }
     this.capacity = capacity
@@ -350,6 +355,8 @@ export interface ThrottlerOptions {
   /** Revision lookup for requests that arrive before revisionUpserted. */
   lookupRevision?: (key: string) => RevisionInfo | undefined
   log?: Logger
+  /** Capacity arrived for a revision whose requests waited at none (metrics: cold starts). */
+  onColdStart?: (key: string) => void
 }
 
 interface ActivatorPosition {
@@ -503,6 +510,7 @@ export class Throttler implements EndpointEvents {
       random: o.random,
       now: o.now,
       log: o.log,
+      onColdStart: o.onColdStart,
       probe: this.agent === null ? null : {
         agent: this.agent,
         probeFrequencyMs: o.probeFrequencyMs,

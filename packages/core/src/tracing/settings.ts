@@ -73,5 +73,31 @@ export function tracingFromObservability(block: unknown): TracingSettings | unde
     default:
       throw new EnvError('OBSERVABILITY_CONFIG', `tracing.protocol ${JSON.stringify(protocol)} is not one of none, http/protobuf, grpc`)
   }
-  return { exporter, endpoint, sampleRate: samplingRate }
+  return { exporter, endpoint: withScheme(endpoint), sampleRate: samplingRate }
+}
+
+/** As Knative's endpointFor (knative.dev/pkg observability/tracing): an endpoint without a scheme means https. */
+function withScheme(endpoint: string): string {
+  return endpoint === '' || /^[a-z][a-z0-9+.-]*:\/\//i.test(endpoint) ? endpoint : `https://${endpoint}`
+}
+
+/**
+ * HEAD's config-observability ConfigMap (activator, watched live): keys
+ * `tracing-protocol`, `tracing-endpoint`, `tracing-sampling-rate`. Returns
+ * null when it leaves tracing to config-tracing (no tracing-protocol key),
+ * undefined when it turns tracing off. Throws Error naming the key.
+ */
+export function tracingFromObservabilityConfigMap(data: Readonly<Record<string, string | undefined>>): TracingSettings | undefined | null {
+  const protocol = data['tracing-protocol']
+  if (protocol === undefined) return null
+  const raw = data['tracing-sampling-rate']
+  const samplingRate = raw === undefined || raw === '' ? 0 : Number(raw)
+  if (!Number.isFinite(samplingRate) || samplingRate < 0 || samplingRate > 1) {
+    throw new Error(`config-observability: tracing-sampling-rate must be a number in [0, 1], got ${JSON.stringify(raw)}`)
+  }
+  try {
+    return tracingFromObservability({ protocol, endpoint: data['tracing-endpoint'] ?? '', samplingRate })
+  } catch (err) {
+    throw new Error(`config-observability: ${(err as Error).message.replace(/^OBSERVABILITY_CONFIG: tracing\./, 'tracing-')}`, { cause: err })
+  }
 }

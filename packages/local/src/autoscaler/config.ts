@@ -6,7 +6,7 @@
 // names the key or annotation it is about.
 
 import { readFile } from 'node:fs/promises'
-import { parseAllDocuments } from 'yaml'
+import { configMapData } from '../config-map-file.ts'
 import { parseGoBool, parseGoDuration } from '@sluice/core/env'
 
 export const CONFIG_MAP_NAME = 'config-autoscaler'
@@ -249,33 +249,8 @@ function checkWindow(ms: number, fail: (message: string) => never): void {
  * documents, the ConfigMap named config-autoscaler is used.
  */
 export function parseAutoscalerConfigMap(text: string): AutoscalerConfig {
-  const objects: unknown[] = []
-  for (const doc of parseAllDocuments(text)) {
-    if (doc.errors.length > 0) throw new AutoscalerConfigError('(file)', `invalid YAML: ${doc.errors[0]!.message.split('\n')[0]}`)
-    const value: unknown = doc.toJS()
-    if (value !== null && value !== undefined) objects.push(value)
-  }
-  if (objects.length === 0) return defaultAutoscalerConfig()
-  let cm: unknown = objects[0]
-  if (objects.length > 1) {
-    cm = objects.find((o) => isRecord(o) && o['kind'] === 'ConfigMap' && isRecord(o['metadata']) && o['metadata']['name'] === CONFIG_MAP_NAME)
-    if (cm === undefined) throw new AutoscalerConfigError('(file)', `none of the ${objects.length} documents is the ConfigMap ${CONFIG_MAP_NAME}`)
-  }
-  if (!isRecord(cm)) throw new AutoscalerConfigError('(file)', 'expected a ConfigMap (a mapping with `data:`)')
-  if (cm['kind'] !== undefined && cm['kind'] !== 'ConfigMap') {
-    throw new AutoscalerConfigError('kind', `expected ConfigMap, got ${q(String(cm['kind']))}`)
-  }
-  const raw = cm['data']
-  if (raw === undefined || raw === null) return defaultAutoscalerConfig()
-  if (!isRecord(raw)) throw new AutoscalerConfigError('data', 'must be a mapping of keys to string values')
-  const data: Record<string, string> = {}
-  for (const [key, value] of Object.entries(raw)) {
-    if (typeof value !== 'string') {
-      throw new AutoscalerConfigError(key, `ConfigMap values must be strings, got ${value === null ? 'null' : typeof value} (quote it: ${key}: "${String(value)}")`)
-    }
-    data[key] = value
-  }
-  return autoscalerConfigFromData(data)
+  const data = configMapData(text, CONFIG_MAP_NAME, (key, message) => new AutoscalerConfigError(key, message))
+  return data === undefined ? defaultAutoscalerConfig() : autoscalerConfigFromData(data)
 }
 
 /** Reads and parses a config-autoscaler manifest file. */
@@ -283,9 +258,6 @@ export async function loadAutoscalerConfig(path: string): Promise<AutoscalerConf
   return parseAutoscalerConfigMap(await readFile(path, 'utf8'))
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
 
 // ---- per-revision annotations ----
 

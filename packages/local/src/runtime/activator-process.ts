@@ -17,6 +17,8 @@ export interface ActivatorProcessOptions {
   showOutput: boolean
   /** Every line the activator writes (for `sluice logs`). */
   onLine?: (line: string) => void
+  /** Extra environment, e.g. SLUICE_MAX_QUEUED* bounds (tests set small ones). */
+  env?: Record<string, string>
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4 })
@@ -59,6 +61,7 @@ export class ActivatorProcess {
         SLUICE_LOG_LEVEL: 'warn',
         // Locally a starting instance is probed more often than Knative's 200 ms.
         PROBE_FREQUENCY: '25ms',
+        ...this.opts.env,
       },
       label: this.opts.showOutput ? '[activator]' : null,
       onLine: this.opts.onLine,

@@ -27,6 +27,10 @@ export interface InstanceOptions {
   showOutput: boolean
   /** Queue-proxy drain quiet period: locally endpoints are removed first, so it can be short. */
   drainQuiet: string
+  /** Queue-proxies serve Knative's request metrics in Prometheus text (SERVING_REQUEST_METRICS_BACKEND=prometheus). */
+  requestMetrics?: boolean
+  /** Extra queue-proxy environment (the TRACING_CONFIG_* of config-tracing). */
+  queueProxyEnv?: Record<string, string>
 }
 
 let nextId = 1
@@ -39,6 +43,8 @@ export class Instance {
   servingPort = 0
   metricsPort = 0
   adminPort = 0
+  /** The queue-proxy's Prometheus port (0: request metrics off). */
+  userMetricsPort = 0
   /** Milliseconds from spawning the app to its port accepting connections (its own start time). */
   appStartMs = -1
   /** performance.now() when the instance was started, and when it first became ready (0 until then). */
@@ -69,6 +75,7 @@ export class Instance {
   async start(): Promise<void> {
     if (this.startedAt === 0) this.startedAt = performance.now()
     ;[this.appPort, this.servingPort, this.metricsPort, this.adminPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()])
+    if (this.opts.requestMetrics === true) this.userMetricsPort = await freePort()
     // Stopped while the ports were found (a delete or scale-down right after a scale-up): start nothing.
     if (this.state === 'stopping' || this.state === 'stopped') return
     this.spawnApp()
@@ -143,6 +150,8 @@ export class Instance {
         SLUICE_BIND_ADDRESS: '127.0.0.1',
         SLUICE_DRAIN_QUIET_PERIOD: opts.drainQuiet,
         SLUICE_DRAIN_WEBSOCKET_TIMEOUT: '5s',
+        ...(this.userMetricsPort === 0 ? {} : { SERVING_REQUEST_METRICS_BACKEND: 'prometheus', SLUICE_USER_METRICS_PORT: String(this.userMetricsPort) }),
+        ...opts.queueProxyEnv,
       },
       label: opts.showOutput ? `[${this.id} queue-proxy]` : null,
       onLine: this.events.output === undefined ? undefined : (line) => this.events.output!(this, 'queue-proxy', line),

@@ -40,6 +40,11 @@ export class RevisionRunner {
     return [...this.instances].filter((i) => i.state !== 'stopping' && i.state !== 'stopped')
   }
 
+  /** Instances with processes, including those draining (metrics targets). */
+  get running(): Instance[] {
+    return [...this.instances].filter((i) => i.state !== 'stopped')
+  }
+
   get readyCount(): number {
     let n = 0
     for (const i of this.instances) if (i.state === 'ready') n++

@@ -19,6 +19,7 @@ import { DashboardData } from './dashboard-data.ts'
 import { DashboardServer } from './dashboard-server.ts'
 import { Ingress, type RouteTarget } from './ingress.ts'
 import { LogStore } from './log-store.ts'
+import { loadTracingConfig } from './tracing-config.ts'
 import { assertPortFree } from './ports.ts'
 import { RevisionRunner } from './revision-runner.ts'
 import type { RevisionSpec } from './spec.ts'
@@ -34,10 +35,29 @@ export interface RuntimeOptions {
   statusPort: number
   domain?: string
   autoscalerConfigPath?: string
+  /** A config-tracing ConfigMap file: every process traces with its settings (tracing-config.ts). */
+  tracingConfigPath?: string
   showOutput?: boolean
   log?: (line: string) => void
   /** Queue-proxy drain quiet period (endpoints are removed before instances stop). */
   drainQuiet?: string
+  /** Queue-proxies serve Knative's request metrics for Prometheus (see metricsTargets()). */
+  requestMetrics?: boolean
+  /** Extra environment for the activator process (its SLUICE_* settings). */
+  activatorEnv?: Record<string, string>
+}
+
+/** Where one process serves Prometheus metrics (see LocalRuntime.metricsTargets). */
+export interface MetricsTarget {
+  component: 'activator' | 'queue-proxy'
+  /** host:port of its /metrics. */
+  address: string
+  /** The activator's POD_NAME, or the instance id (the queue-proxy's SERVING_POD). */
+  pod: string
+  /** Queue-proxies: their revision and serving address (host:port; traffic there bypasses the activator). */
+  namespace?: string
+  revision?: string
+  serving?: string
 }
 
 interface RevisionEntry {
@@ -67,6 +87,8 @@ export class LocalRuntime {
   private readonly services = new Map<string, ServiceState>()
   private autoscaler: Autoscaler | null = null
   private activator: ActivatorProcess | null = null
+  /** config-tracing's TRACING_CONFIG_* for every queue-proxy (undefined: tracing off). */
+  private queueProxyEnv: Record<string, string> | undefined = undefined
   private ingress: Ingress | null = null
   private statusServer: import('node:http').Server | null = null
   readonly logs = new LogStore()
@@ -117,7 +139,10 @@ export class LocalRuntime {
     const config = o.autoscalerConfigPath !== undefined ? await loadAutoscalerConfig(o.autoscalerConfigPath) : undefined
     this.autoscaler = new Autoscaler({ onScale: (key, n) => this.onScale(key, n), config, log: this.log })
     await this.autoscaler.start()
-    this.activator = new ActivatorProcess({ root: o.root, nodePath: o.nodePath, autoscalerUrl: this.autoscaler.statServerUrl, showOutput: o.showOutput ?? false, onLine: (l) => this.attribute('activator', l) })
+    const tracing = o.tracingConfigPath !== undefined ? await loadTracingConfig(o.tracingConfigPath) : undefined
+    this.queueProxyEnv = tracing?.queueProxy
+    if (tracing !== undefined) this.log(`tracing: ${tracing.settings.exporter} ${tracing.settings.endpoint}, sample rate ${tracing.settings.sampleRate} (${o.tracingConfigPath})`)
+    this.activator = new ActivatorProcess({ root: o.root, nodePath: o.nodePath, autoscalerUrl: this.autoscaler.statServerUrl, showOutput: o.showOutput ?? false, onLine: (l) => this.attribute('activator', l), env: { ...tracing?.activator, ...o.activatorEnv } })
     await this.activator.start()
     this.ingress = new Ingress({
       route: (host) => this.route(host),
@@ -207,7 +232,7 @@ export class LocalRuntime {
         log: this.log,
         output: (inst, from, line) => this.logs.add(key, inst.id, { t: Date.now(), revision: inst.rev.name, source: from === 'app' ? inst.id : `${inst.id} queue-proxy`, text: line }),
         coldStart: (rev, inst, ms) => this.dashboardData.coldStart(`${rev.namespace}/${rev.name}`, inst.id, ms),
-      }, { root: this.opts.root, nodePath: this.opts.nodePath, showOutput: this.opts.showOutput ?? false, drainQuiet: this.opts.drainQuiet ?? '1s' }, 10_000)
+      }, { root: this.opts.root, nodePath: this.opts.nodePath, showOutput: this.opts.showOutput ?? false, drainQuiet: this.opts.drainQuiet ?? '1s', requestMetrics: this.opts.requestMetrics, queueProxyEnv: this.queueProxyEnv }, 10_000)
       const entry: RevisionEntry = { record: revision, spec: rs, runner, ready: false, target: 0, metric: 'concurrency' }
       svc.revisions.set(revision.name, entry)
       await this.activator!.upsertRevision(rs)
@@ -361,6 +386,25 @@ export class LocalRuntime {
       })
     }
     return { ingress: this.ingressUrl, domain: this.domain, services }
+  }
+
+  /**
+   * Where Prometheus scrapes the running processes now: the activator's
+   * metrics port and, with requestMetrics, each queue-proxy's (draining ones too). Instances
+   * come and go with scaling: read it again (a Prometheus file_sd writer, say).
+   */
+  metricsTargets(): MetricsTarget[] {
+    const out: MetricsTarget[] = []
+    if (this.activator !== null && this.activator.metricsPort !== 0) out.push({ component: 'activator', address: `127.0.0.1:${this.activator.metricsPort}`, pod: 'activator-local' })
+    for (const svc of this.services.values()) {
+      for (const r of svc.revisions.values()) {
+        for (const i of r.runner.running) {
+          if (i.userMetricsPort === 0) continue
+          out.push({ component: 'queue-proxy', address: `127.0.0.1:${i.userMetricsPort}`, pod: i.id, namespace: i.rev.namespace, revision: i.rev.name, serving: i.dest })
+        }
+      }
+    }
+    return out
   }
 
   /** The autoscaler's recent scale events for a revision ("namespace/name"), with exact inputs. */
