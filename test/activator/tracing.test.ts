@@ -24,6 +24,15 @@ const one = (spans: readonly ReceivedSpan[], name: string, service?: string): Re
   return found[0]!
 }
 
+/** Resolves once a request waits in the throttler for capacity: the cold start's clock runs from here. */
+async function waitingInThrottler(act: { activator: { ctx: { throttler: { get(key: string): { queue: { length: number } } | undefined } } } }): Promise<void> {
+  const deadline = Date.now() + 10_000
+  while ((act.activator.ctx.throttler.get(`${NAMESPACE}/${REV}`)?.queue.length ?? 0) === 0) {
+    if (Date.now() > deadline) throw new Error('no request waiting in the throttler')
+    await sleep(5)
+  }
+}
+
 async function recordingApp(t: Test) {
   const seen: http.IncomingHttpHeaders[] = []
   const app = await startApp((req, res) => {
@@ -46,6 +55,7 @@ t.test('a cold request is one trace: activator server span, throttler_try for th
 
   // No pod yet: the request waits in the throttler until the endpoints arrive.
   const res = request(`${act.url}/cold?x=1`, { headers: { ...ROUTE, traceparent: `00-${TRACE_ID}-${CLIENT_SPAN}-01` } })
+  await waitingInThrottler(act)
   await sleep(400)
   act.source.setEndpoints(NAMESPACE, REV, { ready: [pod.dest], notReady: [] })
   const r = await res
@@ -83,6 +93,7 @@ t.test('OTLP over HTTP (HEAD\'s config-observability / OBSERVABILITY_CONFIG): th
   t.teardown(async () => { await act.stop(); await pod.stop() })
 
   const res = request(`${act.url}/cold-otlp`, { headers: { ...ROUTE, traceparent: `00-${TRACE_ID}-${CLIENT_SPAN}-01` } })
+  await waitingInThrottler(act)
   await sleep(400)
   act.source.setEndpoints(NAMESPACE, REV, { ready: [pod.dest], notReady: [] })
   t.equal((await res).status, 200)

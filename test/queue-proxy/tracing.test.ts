@@ -97,7 +97,9 @@ t.test('queue_wait covers the time a request waited for the breaker (cc = 1)', a
   const first = request(`${qp.url}/hold`)
   await app.held()
   const second = request(`${qp.url}/second`)
-  // The second request can only get the slot after the first is released.
+  // Once the second waits in the breaker, it gets the slot only after the first is released.
+  const breaker = qp.qp.ctx.breaker!
+  while (breaker.pending === 0) await sleep(5)
   await sleep(300)
   app.release()
   t.equal((await first).status, 200)
