@@ -18,17 +18,16 @@ import { stop } from '../lib/children.ts';
 import { launchTarget, type RunningTarget } from '../lib/launch.ts';
 import { freePort, pollUntilOk } from '../lib/net.ts';
 import { BACKEND_BODY } from '../lib/nginx-config.ts';
-import { waitForQuiet } from '../lib/quiet.ts';
 import type { TargetSpec } from '../lib/targets.ts';
 import { which } from '../lib/tools.ts';
-import { runWrk, type WrkResult } from '../lib/wrk.ts';
+import type { WrkResult } from '../lib/wrk.ts';
 import { launchContext, type BenchContext } from './context.ts';
-import { openCpuWindow } from './cpu-window.ts';
 import { establishedOn } from './established.ts';
 import { startKubeApiStub, type KubeApiStub } from './kube-api-stub.ts';
 import { waitForPort } from './port-wait.ts';
 import { NAMESPACE, queueProxySpec, revisionHeaders, startActivator, type ActivatorProcess } from './processes.ts';
 import { makeRoutingCerts, type RoutingCerts } from './routing-certs.ts';
+import { measureWrk } from './warm-path.ts';
 import { revisionCluster, SYSTEM_NAMESPACE } from './routing-cluster.ts';
 
 export const ROUTINGS = ['pod', 'cluster-ip', 'tls'] as const;
@@ -218,23 +217,7 @@ async function wrkPoint(
   round: number,
   groups: Record<string, number[]>,
 ): Promise<RoutingPoint> {
-  const run = { wrk: ctx.tools.wrk, taskset: ctx.tools.taskset, cpu: ctx.loadCpu, url: `http://127.0.0.1:${port}/`, connections, headers: revisionHeaders(REVISION) };
-  await waitForQuiet(ctx.cpus, ctx.maxQuietWaitMs, ctx.log);
-  await runWrk({ ...run, durationS: opts.warmupS });
-  const close = openCpuWindow(groups, ctx.cpus);
-  const wrk = await runWrk({ ...run, durationS: opts.durationS });
-  const window = close();
-  const perRequest = (seconds: number | undefined): number | undefined =>
-    seconds === undefined || wrk.requests === 0 ? undefined : (seconds * 1e6) / wrk.requests;
-  return {
-    routing,
-    connections,
-    round,
-    wrk,
-    cpuUsPerRequest: perRequest(window.cpuSeconds.target),
-    qpCpuUsPerRequest: perRequest(window.cpuSeconds.qp),
-    otherLoad: window.otherLoad,
-  };
+  return { routing, round, ...(await measureWrk(ctx, opts, `http://127.0.0.1:${port}/`, revisionHeaders(REVISION), connections, groups)) };
 }
 
 function describe(p: RoutingPoint): string {

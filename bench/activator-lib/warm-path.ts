@@ -127,6 +127,24 @@ async function wrkPoint(
   connections: number,
   groups: Record<string, number[]>,
 ): Promise<WarmPoint> {
+  return { target, ...(await measureWrk(ctx, opts, url, headers, connections, groups)) };
+}
+
+/** What one load point measures, whichever part runs it. */
+export type WrkMeasurement = Omit<WarmPoint, 'target'>;
+
+/**
+ * One load point: wrk warm-up, then the measured run with the CPU of `groups`
+ * read over exactly that run; CPU per request for the `target` and `qp` groups.
+ */
+export async function measureWrk(
+  ctx: BenchContext,
+  opts: { warmupS: number; durationS: number },
+  url: string,
+  headers: Record<string, string>,
+  connections: number,
+  groups: Record<string, number[]>,
+): Promise<WrkMeasurement> {
   const run = { wrk: ctx.tools.wrk, taskset: ctx.tools.taskset, cpu: ctx.loadCpu, url, connections, headers };
   await waitForQuiet(ctx.cpus, ctx.maxQuietWaitMs, ctx.log);
   await runWrk({ ...run, durationS: opts.warmupS });
@@ -136,7 +154,6 @@ async function wrkPoint(
   const perRequest = (seconds: number | undefined): number | undefined =>
     seconds === undefined || wrk.requests === 0 ? undefined : (seconds * 1e6) / wrk.requests;
   return {
-    target,
     connections,
     wrk,
     cpuUsPerRequest: perRequest(window.cpuSeconds.target),

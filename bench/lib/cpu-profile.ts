@@ -37,8 +37,8 @@ export function label(node: ProfileNode, repo: string): string {
   return `${name} ${file}:${lineNumber + 1}`;
 }
 
-/** Self time per function, and total time (self + callees, each function counted once per stack). */
-export function summarizeProfile(file: string, repo: string): ProfileSummary {
+/** A .cpuprofile with its nodes by id and each node's parent. */
+export function readProfileTree(file: string): { profile: Profile; byId: Map<number, ProfileNode>; parent: Map<number, number> } {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map<number, ProfileNode>();
   const parent = new Map<number, number>();
@@ -46,6 +46,12 @@ export function summarizeProfile(file: string, repo: string): ProfileSummary {
     byId.set(node.id, node);
     for (const child of node.children ?? []) parent.set(child, node.id);
   }
+  return { profile, byId, parent };
+}
+
+/** Self time per function, and total time (self + callees, each function counted once per stack). */
+export function summarizeProfile(file: string, repo: string): ProfileSummary {
+  const { profile, byId, parent } = readProfileTree(file);
   // Each sample's time is the delta to the next sample.
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];

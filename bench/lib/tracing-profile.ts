@@ -3,8 +3,7 @@
 // and the tracing functions ranked by self time. The sockets' own work for the span export
 // (writing the POST, reading the 202) runs from libuv callbacks above no tracing frame, so the
 // share is a lower bound; GC caused by span objects is not attributed either.
-import { readFileSync } from 'node:fs';
-import { label, type Profile, type ProfileNode } from './cpu-profile.ts';
+import { label, readProfileTree } from './cpu-profile.ts';
 
 /**
  * Frames that belong to tracing: OpenTelemetry packages and core's tracing modules (tracer,
@@ -25,13 +24,7 @@ export interface TracingShare {
 const NOT_BUSY = new Set(['(idle)', '(root)']);
 
 export function tracingShare(file: string, repo: string, top = 12): TracingShare {
-  const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
-  const byId = new Map<number, ProfileNode>();
-  const parent = new Map<number, number>();
-  for (const node of profile.nodes) {
-    byId.set(node.id, node);
-    for (const child of node.children ?? []) parent.set(child, node.id);
-  }
+  const { profile, byId, parent } = readProfileTree(file);
   // Per node: does its stack (itself or an ancestor) hold a tracing frame? Memoized walk up.
   const traced = new Map<number, boolean>();
   const isTraced = (id: number): boolean => {

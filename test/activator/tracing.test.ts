@@ -7,11 +7,11 @@ import t, { type Test } from 'tap'
 import http from 'node:http'
 import { ConfigMapWatch } from '@sluice/activator/endpoints/config-maps'
 import { createLogger } from '@sluice/core/logging'
-import { NAMESPACE, revisionInfo, scrapeMetrics, spawnActivator, startActivator, startPod, activatorEnv } from '../helpers/activator.ts'
+import { NAMESPACE, revisionInfo, scrapeMetrics, spawnActivator, startActivator, startPod, activatorEnv, type RunningActivator } from '../helpers/activator.ts'
 import { FakeKubeApi, kubeConfigFor } from '../helpers/fake-kube-api.ts'
-import { close, request, sleep, startApp } from '../helpers/servers.ts'
+import { close, request, sleep, startApp, waitFor } from '../helpers/servers.ts'
 import { ensureStopped } from '../helpers/process.ts'
-import { traceReceiver, type ReceivedSpan } from '../helpers/trace-receiver.ts'
+import { droppedSpansIn, traceReceiver, type ReceivedSpan } from '../helpers/trace-receiver.ts'
 
 const TRACE_ID = '0af7651916cd43dd8448eb211c80319c'
 const CLIENT_SPAN = 'b7ad6b7169203331'
@@ -25,12 +25,8 @@ const one = (spans: readonly ReceivedSpan[], name: string, service?: string): Re
 }
 
 /** Resolves once a request waits in the throttler for capacity: the cold start's clock runs from here. */
-async function waitingInThrottler(act: { activator: { ctx: { throttler: { get(key: string): { queue: { length: number } } | undefined } } } }): Promise<void> {
-  const deadline = Date.now() + 10_000
-  while ((act.activator.ctx.throttler.get(`${NAMESPACE}/${REV}`)?.queue.length ?? 0) === 0) {
-    if (Date.now() > deadline) throw new Error('no request waiting in the throttler')
-    await sleep(5)
-  }
+async function waitingInThrottler(act: RunningActivator): Promise<void> {
+  if (!(await waitFor(() => (act.activator.ctx.throttler.get(`${NAMESPACE}/${REV}`)?.queue.length ?? 0) > 0, 10_000))) throw new Error('no request waiting in the throttler')
 }
 
 async function recordingApp(t: Test) {
@@ -178,11 +174,7 @@ t.test('config-tracing is followed at run time: off → zipkin → another endpo
   const send = async (path: string) => t.equal((await request(`${act.url}${path}`, { headers: ROUTE })).status, 200, path)
   const configTracing = (data: Record<string, string>) => api.upsert('configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { namespace: 'knative-serving', name: 'config-tracing' }, data })
   const until = async (what: string, pred: () => boolean) => {
-    const deadline = Date.now() + 10_000
-    while (!pred()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-      await sleep(20)
-    }
+    if (!(await waitFor(pred, 10_000, 20))) throw new Error(`timed out waiting for ${what}`)
   }
 
   await send('/off')
@@ -228,8 +220,7 @@ t.test('HEAD\'s config-observability tracing-* keys win over config-tracing; rem
   t.equal(one(viaGrpc, 'activator_proxy').transport, 'otlp-grpc')
   const before = act.activator.ctx.tracing
   api.upsert('configmaps', cm('config-observability', {}))
-  const deadline = Date.now() + 10_000
-  while (act.activator.ctx.tracing === before && Date.now() < deadline) await sleep(20)
+  await waitFor(() => act.activator.ctx.tracing !== before, 10_000, 20)
   t.equal((await request(`${act.url}/zipkin`, { headers: ROUTE })).status, 200)
   const viaZipkin = await rx.waitFor((s) => s.some((x) => x.name === '/zipkin'))
   t.equal(one(viaZipkin, '/zipkin').transport, 'zipkin', 'without tracing-* keys, config-tracing applies again')
@@ -247,13 +238,8 @@ t.test('a dead collector: requests are served; drops are counted on the metrics 
   t.teardown(async () => { await act.stop(); await pod.stop() })
   act.source.setEndpoints(NAMESPACE, REV, { ready: [pod.dest], notReady: [] })
   for (let i = 0; i < 20; i++) t.equal((await request(`${act.url}/x`, { headers: ROUTE })).status, 200)
-  const deadline = Date.now() + 20_000
   let dropped = 0
-  while (dropped < 60 && Date.now() < deadline) {
-    await sleep(200)
-    const m = /^sluice_tracing_dropped_spans_total (\d+)/m.exec(await scrapeMetrics(act.metricsUrl))
-    dropped = m === null ? 0 : Number(m[1])
-  }
+  await waitFor(async () => (dropped = droppedSpansIn(await scrapeMetrics(act.metricsUrl))) >= 60, 20_000, 200)
   t.equal(dropped, 60, 'the 3 spans of each of 20 requests are counted as dropped')
 })
 

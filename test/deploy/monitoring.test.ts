@@ -13,13 +13,14 @@
 // Skipped with a message where prometheus is not installed (.ci/run installs it).
 
 import t from 'tap'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import { join } from 'node:path'
 import YAML from 'yaml'
 import { ROOT, send, sleep, startRuntime, tempDir, waitFor, writeService } from '../helpers/local.ts'
-import { freePort } from '../helpers/process.ts'
+import { ensureStopped, freePort } from '../helpers/process.ts'
+import { activatorEnv, spawnActivator } from '../helpers/activator.ts'
 import { PROMETHEUS_SKIP, PROMTOOL_BIN, startPrometheus, type PromSeries, type TargetGroup } from '../helpers/prometheus.ts'
 
 t.setTimeout(150_000)
@@ -343,35 +344,8 @@ function holdGet(base: string, hostHeader: string, path: string): { abort(): voi
 
 /** A second activator (no revisions) whose autoscaler URL has nothing listening: its link stays down. */
 async function startLoneActivator(t: { teardown(fn: () => Promise<void>): void }): Promise<{ metrics: string }> {
-  const [httpPort, h2cPort, metricsPort, profilingPort, apiPort, deadPort] = await Promise.all(Array.from({ length: 6 }, () => freePort()))
-  const child = spawn(process.execPath, [join(ROOT, 'packages/activator/dist/main.js')], {
-    cwd: ROOT,
-    stdio: 'ignore',
-    env: {
-      PATH: process.env.PATH ?? '',
-      POD_NAME: 'activator-lone',
-      POD_IP: '127.0.0.1',
-      SYSTEM_NAMESPACE: 'knative-serving',
-      SLUICE_ENDPOINT_SOURCE: 'local',
-      SLUICE_LOCAL_API_PORT: String(apiPort),
-      SLUICE_HTTP_PORT: String(httpPort),
-      SLUICE_H2C_PORT: String(h2cPort),
-      SLUICE_METRICS_PORT: String(metricsPort),
-      SLUICE_PROFILING_PORT: String(profilingPort),
-      SLUICE_BIND_ADDRESS: '127.0.0.1',
-      SLUICE_AUTOSCALER_URL: `ws://127.0.0.1:${deadPort}`,
-      SLUICE_DRAIN_PERIOD: '0s',
-      SLUICE_LOG_LEVEL: 'error',
-    },
-  })
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  t.teardown(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return
-    child.kill('SIGTERM')
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
-    await exited
-    clearTimeout(timer)
-  })
-  return { metrics: `127.0.0.1:${metricsPort}` }
+  const act = await spawnActivator({ ...activatorEnv(), PATH: process.env.PATH ?? '', POD_NAME: 'activator-lone', SLUICE_AUTOSCALER_URL: `ws://127.0.0.1:${await freePort()}` })
+  t.teardown(() => ensureStopped(act))
+  return { metrics: `127.0.0.1:${act.ports.metrics}` }
 }
 

@@ -8,14 +8,13 @@
 
 import t, { type Test } from 'tap'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join, relative } from 'node:path'
-import YAML from 'yaml'
 import { all, execForm, parseCopy, parseEnv, readDockerfile, REPO_ROOT, stage, workdir } from './dockerfile.ts'
 import { close, knativeEnv, request, sleep, startApp } from '../helpers/servers.ts'
 import { freePort } from '../helpers/process.ts'
-import { FakeKubeApi } from '../helpers/fake-kube-api.ts'
+import { FakeKubeApi, writeKubeconfigFor } from '../helpers/fake-kube-api.ts'
 import { traceReceiver } from '../helpers/trace-receiver.ts'
 
 const NODE = join(REPO_ROOT, 'node_modules/.bin/node')
@@ -342,14 +341,7 @@ t.test('Dockerfile.activator runtime tree', async (t) => {
     t.teardown(() => api.close())
     // Outside the tree: in the cluster this is the service account mount.
     const kubeconfig = join(dirname(tree().dir), 'kubeconfig.yaml')
-    writeFileSync(kubeconfig, YAML.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'fake', cluster: { server: api.url, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: 'fake', user: {} }],
-      contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
-      'current-context': 'fake',
-    }))
+    writeKubeconfigFor(api, kubeconfig)
     const p = await ports(activatorPorts)
     const before = snapshot(tree().dir)
     const act = await start(t, tree(), { ...activatorEnv(p, await freePort()), KUBECONFIG: kubeconfig },

@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { LocalRuntime, type RuntimeOptions } from '@sluice/local/runtime/runtime'
 import type { RuntimeStatus } from '@sluice/local/runtime/status-server'
+import { waitFor as pollFor } from './servers.ts'
 
 export const ROOT = join(import.meta.dirname, '../..')
 export const FIXTURES = join(ROOT, 'test/local/fixtures')
@@ -137,13 +138,8 @@ export async function startRuntime(manifestPath: string, o: Partial<RuntimeOptio
 }
 
 /** Polls `cond` every `stepMs` until it holds (true) or `timeoutMs` passes (false). */
-export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, stepMs = 25): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs
-  for (;;) {
-    if (await cond()) return true
-    if (performance.now() >= deadline) return false
-    await sleep(stepMs)
-  }
+export function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, stepMs = 25): Promise<boolean> {
+  return pollFor(cond, timeoutMs, stepMs)
 }
 
 export type RevisionStatus = RuntimeStatus['services'][number]['revisions'][number]

@@ -3,22 +3,15 @@
 
 import http from 'node:http'
 import net from 'node:net'
-import { close, listen, sleep, type RawResponse } from './servers.ts'
+import { close, listen, waitFor, type RawResponse } from './servers.ts'
 
 /** The part of startQueueProxy()'s result these helpers read. */
 export interface RunningQueueProxy {
   qp: { ctx: { active: number; stats: { inFlight: number }; breaker: { inFlight: number; pending: number } | null } }
 }
 
-/** Polls until cond() holds; false if it did not within timeoutMs. */
-export async function waitFor(cond: () => boolean, timeoutMs = 2000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > deadline) return false
-    await sleep(5)
-  }
-  return true
-}
+/** Polls until cond() holds; false if it did not within timeoutMs (2 s by default). */
+export { waitFor }
 
 /** What the queue-proxy still accounts for: requests/tunnels, stats concurrency, breaker slots. */
 export function accounting(qp: RunningQueueProxy): { active: number; stats: number; running: number; waiting: number } {

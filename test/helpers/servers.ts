@@ -94,6 +94,16 @@ export function request(url: string, opts: http.RequestOptions & { body?: string
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
+/** Polls `cond` every `stepMs` until it holds (true) or `timeoutMs` passes (false). */
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 2000, stepMs = 5): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs
+  while (!(await cond())) {
+    if (performance.now() > deadline) return false
+    await sleep(stepMs)
+  }
+  return true
+}
+
 /** One request on an HTTP/2 session: status and the body as text. */
 export function h2Get(session: http2.ClientHttp2Session, path: string, headers: http2.OutgoingHttpHeaders = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

@@ -364,3 +364,9 @@ export async function traceReceiver(t: Test): Promise<TraceReceiver> {
   t.teardown(() => receiver.close())
   return receiver
 }
+
+/** sluice_tracing_dropped_spans_total in a Prometheus text scrape (0 while absent). */
+export function droppedSpansIn(metricsText: string): number {
+  const m = /^sluice_tracing_dropped_spans_total (\d+)/m.exec(metricsText)
+  return m === null ? 0 : Number(m[1])
+}

@@ -4,9 +4,9 @@
 // drops are bounded and counted).
 import t from 'tap'
 import type http from 'node:http'
-import { close, knativeEnv, request, sleep, startApp, startQueueProxy } from '../helpers/servers.ts'
+import { close, knativeEnv, request, sleep, startApp, startQueueProxy, waitFor } from '../helpers/servers.ts'
 import { ensureStopped, spawnQueueProxy } from '../helpers/process.ts'
-import { traceReceiver, type ReceivedSpan } from '../helpers/trace-receiver.ts'
+import { droppedSpansIn, traceReceiver, type ReceivedSpan } from '../helpers/trace-receiver.ts'
 import { MAX_QUEUED_SPANS } from '@sluice/core/tracing/tracer'
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736'
@@ -99,7 +99,7 @@ t.test('queue_wait covers the time a request waited for the breaker (cc = 1)', a
   const second = request(`${qp.url}/second`)
   // Once the second waits in the breaker, it gets the slot only after the first is released.
   const breaker = qp.qp.ctx.breaker!
-  while (breaker.pending === 0) await sleep(5)
+  t.ok(await waitFor(() => breaker.pending > 0, 10_000), 'the second request waits in the breaker')
   await sleep(300)
   app.release()
   t.equal((await first).status, 200)
@@ -157,12 +157,7 @@ t.test('a dead collector: requests are served, drops are counted on :9091', asyn
   for (let i = 0; i < 30; i++) t.equal((await request(`${qp.url}/x`)).status, 200)
   const metricsUrl = `http://127.0.0.1:${qp.ports.userMetrics}/metrics`
   let dropped = 0
-  const deadline = Date.now() + 20_000
-  while (dropped < 60 && Date.now() < deadline) {
-    await sleep(200)
-    const m = /^sluice_tracing_dropped_spans_total (\d+)/m.exec((await request(metricsUrl)).body)
-    dropped = m === null ? 0 : Number(m[1])
-  }
+  await waitFor(async () => (dropped = droppedSpansIn((await request(metricsUrl)).body)) >= 60, 20_000, 200)
   t.equal(dropped, 60, 'the 60 spans of 30 requests are counted as dropped')
 })
 
@@ -180,8 +175,7 @@ t.test('a stuck collector: requests never wait on it, and memory stays bounded (
     ok += batch.filter((r) => r.status === 200).length
   }
   t.equal(ok, requests, 'every request answered while the collector hangs')
-  const m = /^sluice_tracing_dropped_spans_total (\d+)/m.exec((await request(`http://127.0.0.1:${qp.ports.userMetrics}/metrics`)).body)
-  const dropped = m === null ? 0 : Number(m[1])
+  const dropped = droppedSpansIn((await request(`http://127.0.0.1:${qp.ports.userMetrics}/metrics`)).body)
   // At most MAX_QUEUED_SPANS are held (queued or in the stuck export); the rest are dropped as they end.
   t.ok(dropped >= 2 * requests - MAX_QUEUED_SPANS, `${dropped} of ${2 * requests} spans dropped; at most ${MAX_QUEUED_SPANS} held`)
 })

@@ -4,7 +4,7 @@
 // breaker rejections and drain state; enabled by
 // SERVING_REQUEST_METRICS_BACKEND=prometheus or OBSERVABILITY_CONFIG.
 import t from 'tap'
-import { close, knativeEnv, request, sleep, startApp, startQueueProxy } from '../helpers/servers.ts'
+import { close, knativeEnv, request, sleep, startApp, startQueueProxy, waitFor } from '../helpers/servers.ts'
 
 interface Sample { name: string; labels: Record<string, string>; value: number }
 
@@ -27,14 +27,7 @@ function find(samples: Sample[], name: string, match: Record<string, string> = {
 }
 
 /** Polls `cond` every 20 ms until it holds (true) or `ms` pass (false). */
-async function waitUntil(cond: () => Promise<boolean>, ms: number): Promise<boolean> {
-  const deadline = performance.now() + ms
-  while (!(await cond())) {
-    if (performance.now() > deadline) return false
-    await sleep(20)
-  }
-  return true
-}
+const waitUntil = (cond: () => Promise<boolean>, ms: number): Promise<boolean> => waitFor(cond, ms, 20)
 
 const RESOURCE = {
   namespace_name: 'default',

@@ -5,7 +5,6 @@
 // (the first `on` imports it) or is closed again.
 
 import type { Logger } from '@sluice/core/logging'
-import { loadPromParts } from '@sluice/core/prom-parts'
 import type { Registry } from 'prom-client'
 import type { TracingSettings } from '@sluice/core/tracing/settings'
 import type { Tracer } from '@sluice/core/tracing/tracer'
@@ -59,16 +58,14 @@ export class TracingSwitch {
     this.#holder.tracing = next
     this.#settings = settings
     this.#log.info(settings === null ? { tracing: 'off', from } : { tracing: 'on', exporter: settings.exporter, endpoint: settings.endpoint, sampleRate: settings.sampleRate, from }, 'tracing settings')
-    if (old !== null) await closeWithin(old, CLOSE_WAIT_MS)
+    if (old !== null) await old.shutdownWithin(CLOSE_WAIT_MS)
   }
 
   async #dropCounter(): Promise<SpanDrops> {
     if (this.#drops === null) {
       const { SpanDrops } = await import('@sluice/core/tracing/span-drops')
       const drops = new SpanDrops(this.#log)
-      const { Counter } = loadPromParts()
-      const counter = new Counter({ name: 'sluice_tracing_dropped_spans_total', help: 'Spans not delivered to the trace collector (its queue of 2048 full, or the export failed)', registers: [this.#registry] })
-      drops.countInto({ inc: (n) => counter.inc(n) })
+      drops.countInRegistry(this.#registry)
       this.#drops = drops
     }
     return this.#drops
@@ -79,7 +76,7 @@ export class TracingSwitch {
     await this.#chain
     const t = this.#holder.tracing
     this.#holder.tracing = null
-    if (t !== null) await closeWithin(t, CLOSE_WAIT_MS)
+    if (t !== null) await t.shutdownWithin(CLOSE_WAIT_MS)
     this.#drops?.flush()
   }
 }
@@ -87,11 +84,4 @@ export class TracingSwitch {
 function same(a: TracingSettings | null, b: TracingSettings | null): boolean {
   if (a === null || b === null) return a === b
   return a.exporter === b.exporter && a.endpoint === b.endpoint && a.sampleRate === b.sampleRate
-}
-
-async function closeWithin(tracer: Tracer, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  const cap = new Promise<void>((resolve) => { timer = setTimeout(resolve, ms) })
-  await Promise.race([tracer.shutdown().catch(() => {}), cap])
-  clearTimeout(timer)
 }

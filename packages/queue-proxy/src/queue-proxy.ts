@@ -10,7 +10,6 @@ import { Breaker } from '@sluice/core/breaker'
 import { Body } from '@sluice/core/constants'
 import type { Logger } from '@sluice/core/logging'
 import { RequestStats } from '@sluice/core/request-stats'
-import { loadPromParts } from '@sluice/core/prom-parts'
 import { createAdminServer, type AdminState } from './admin-server.ts'
 import type { QueueConfig } from './config.ts'
 import type { QueueContext, Prober } from './context.ts'
@@ -127,7 +126,7 @@ export class QueueProxy {
     if (cfg.tracing !== null) {
       const [{ QueueTracing }, { SpanDrops }] = await Promise.all([import('./request-tracing.ts'), import('@sluice/core/tracing/span-drops')])
       spanDrops = new SpanDrops(log, opts.spanDropWindowMs)
-      if (metrics !== null) spanDrops.countInto(droppedSpansCounter(metrics))
+      if (metrics !== null) spanDrops.countInRegistry(metrics.registry)
       tracing = await QueueTracing.create(cfg.tracing, cfg.pod, spanDrops, log)
     }
     return new QueueProxy(cfg, log, { metrics, requestLog, tracing, spanDrops }, opts)
@@ -202,7 +201,7 @@ export class QueueProxy {
     this.reporter.stop()
     this.requestLog?.flush()
     // Spans of the last requests are exported; a dead collector costs at most 2 s.
-    if (this.tracing !== null) await this.tracing.close(2000)
+    if (this.tracing !== null) await this.tracing.tracer.shutdownWithin(2000)
     this.spanDrops?.flush()
     await this.ctx.upstreams.close()
     log.info('shutdown complete')
@@ -215,9 +214,3 @@ async function listen(server: net.Server | http.Server, port: number, host: stri
   return (server.address() as net.AddressInfo).port
 }
 
-/** sluice_tracing_dropped_spans_total on the request metrics port (:9091), where a scraper of revision metrics finds it. */
-function droppedSpansCounter(metrics: RequestMetrics): { inc(n: number): void } {
-  const { Counter } = loadPromParts()
-  const c = new Counter({ name: 'sluice_tracing_dropped_spans_total', help: 'Spans not delivered to the trace collector (its queue of 2048 full, or the export failed)', registers: [metrics.registry] })
-  return { inc: (n) => c.inc(n) }
-}

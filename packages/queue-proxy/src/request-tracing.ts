@@ -70,11 +70,4 @@ export class QueueTracing {
     span.end()
   }
 
-  /** Exports what is queued, waiting at most `maxMs` (shutdown must not hang on a dead collector). */
-  async close(maxMs: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined
-    const cap = new Promise<void>((resolve) => { timer = setTimeout(resolve, maxMs) })
-    await Promise.race([this.tracer.shutdown().catch(() => {}), cap])
-    clearTimeout(timer)
-  }
 }

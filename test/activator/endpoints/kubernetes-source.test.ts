@@ -12,6 +12,7 @@ import type { RevisionInfo } from '@sluice/activator/revision'
 import { FakeKubeApi, kubeConfigFor } from '../../helpers/fake-kube-api.ts'
 import { kubeApis, type KubeApi } from '../../helpers/kube-apis.ts'
 import { endpointSlice, privateEndpoints, privateService, publicEndpoints, revision } from '../../helpers/knative-objects.ts'
+import { waitFor as pollFor } from '../../helpers/servers.ts'
 
 const silent = pino({ level: 'silent' })
 const BACKOFF = { initialMs: 10, maxMs: 40 }
@@ -54,14 +55,7 @@ class Recorder implements EndpointEvents {
 }
 
 // Generous: a real API server on a loaded 2-core machine; a pass returns at once.
-async function waitFor(cond: () => boolean, ms = 10_000): Promise<boolean> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) return false
-    await new Promise((r) => setTimeout(r, 5))
-  }
-  return true
-}
+const waitFor = (cond: () => boolean, ms = 10_000): Promise<boolean> => pollFor(cond, ms)
 
 async function setup(t: Test, opts: { slices?: boolean } = {}) {
   const api = await FakeKubeApi.start()

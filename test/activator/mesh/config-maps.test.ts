@@ -9,19 +9,13 @@ import { pino } from 'pino'
 import { ConfigMapWatch, type ConfigMapData } from '@sluice/activator/endpoints/config-maps'
 import { FakeKubeApi, kubeConfigFor } from '../../helpers/fake-kube-api.ts'
 import { kubeApis, type KubeApi } from '../../helpers/kube-apis.ts'
+import { waitFor as pollFor } from '../../helpers/servers.ts'
 
 const silent = pino({ level: 'silent' })
 const BACKOFF = { initialMs: 10, maxMs: 40 }
 
 // Generous: a real API server on a loaded 2-core machine; a pass returns at once.
-async function waitFor(cond: () => boolean, ms = 10_000): Promise<boolean> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) return false
-    await new Promise((r) => setTimeout(r, 5))
-  }
-  return true
-}
+const waitFor = (cond: () => boolean, ms = 10_000): Promise<boolean> => pollFor(cond, ms)
 
 function configMap(namespace: string, name: string, data: ConfigMapData) {
   return { metadata: { namespace, name }, data }

@@ -21,6 +21,7 @@ import type { KubeApi } from '../../helpers/kube-apis.ts'
 import { revision, sksLabels } from '../../helpers/knative-objects.ts'
 import { activatorEnv } from '../../helpers/activator.ts'
 import { startTestAutoscaler } from '../../helpers/test-autoscaler.ts'
+import { waitFor as pollFor } from '../../helpers/servers.ts'
 
 export const NS = 'default'
 export const REV = 'hello-00001'
@@ -151,11 +152,4 @@ export async function startMesh(t: { teardown(fn: () => unknown): void }, api: K
   return { ...addresses, api, pod, cluster, activator, url: `http://127.0.0.1:${ports.http}`, logs, setPodEndpoints }
 }
 
-export async function waitFor(cond: () => boolean, ms = 8000): Promise<boolean> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) return false
-    await new Promise((r) => setTimeout(r, 10))
-  }
-  return true
-}
+export const waitFor = (cond: () => boolean, ms = 8000): Promise<boolean> => pollFor(cond, ms, 10)

@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import http from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { RevisionBackends, type RevisionBackendsOptions } from '@sluice/activator/net/revision-backends'
-import { close, listen } from '../../helpers/servers.ts'
+import { close, listen, waitFor } from '../../helpers/servers.ts'
 
 type Mode = 'ok' | '503' | 'wrong-body' | 'long-body' | 'slow' | 'slow-ok'
 
@@ -39,14 +39,6 @@ function backends(t: Test, opts: Partial<RevisionBackendsOptions> = {}) {
   return { b, published }
 }
 
-async function waitFor(cond: () => boolean, timeoutMs = 2000): Promise<boolean> {
-  const end = performance.now() + timeoutMs
-  while (!cond()) {
-    if (performance.now() > end) return false
-    await sleep(5)
-  }
-  return true
-}
 
 t.test('probe request: GET /healthz with K-Network-Probe: queue and User-Agent: Knative-Activator-Probe', async (t) => {
   const p = await pod('ok')

@@ -2,7 +2,9 @@
 // refused, failed or timed out): counted in a metric where the component has
 // one, and reported in one warn line per window rather than one per batch,
 // so a dead collector cannot flood the log.
+import type { Registry } from 'prom-client'
 import type { Logger } from '../logging.ts'
+import { loadPromParts } from '../prom-parts.ts'
 
 export interface DropCounter {
   inc(n: number): void
@@ -26,6 +28,13 @@ export class SpanDrops {
   countInto(counter: DropCounter): void {
     this.#counter = counter
     if (this.total > 0) counter.inc(this.total)
+  }
+
+  /** Counts into sluice_tracing_dropped_spans_total, registered in the component's registry. */
+  countInRegistry(registry: Registry): void {
+    const { Counter } = loadPromParts()
+    const counter = new Counter({ name: 'sluice_tracing_dropped_spans_total', help: 'Spans not delivered to the trace collector (its queue of 2048 full, or the export failed)', registers: [registry] })
+    this.countInto({ inc: (n) => counter.inc(n) })
   }
 
   readonly add = (n: number): void => {

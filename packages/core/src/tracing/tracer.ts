@@ -309,6 +309,14 @@ export class Tracer {
   shutdown(): Promise<void> {
     return this.#provider.shutdown()
   }
+
+  /** Shuts down (exporting what is queued), waiting at most `maxMs`: a dead collector must not hold up a drain. */
+  async shutdownWithin(maxMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const cap = new Promise<void>((resolve) => { timer = setTimeout(resolve, maxMs) })
+    await Promise.race([this.#provider.shutdown().catch(ignoreError), cap])
+    clearTimeout(timer)
+  }
 }
 
 /**
