@@ -1,5 +1,5 @@
 // Drives hey (rate-limited load: -q is per worker) pinned to the load CPU and parses its summary.
-import { start, stop, type Child } from '../lib/children.ts';
+import { collectOutput, start, stop } from '../lib/children.ts';
 
 export interface HeyResult {
   requestsPerSecond: number;
@@ -52,29 +52,11 @@ export async function runHey(run: HeyRun): Promise<HeyResult> {
   for (const [name, value] of Object.entries(run.headers)) argv.push('-H', `${name}: ${value}`);
   argv.push(run.url);
   const child = start(argv);
-  const output = collect(child);
+  const output = collectOutput(child);
   const guard = setTimeout(() => void stop(child), (run.durationS + 30) * 1000);
   const status = await child.exited;
   clearTimeout(guard);
   const text = await output;
   if (status !== 0) throw new Error(`hey exited with ${status}:\n${text.slice(0, 2000)}`);
   return parseHey(text);
-}
-
-function collect(child: Child): Promise<string> {
-  return new Promise((resolve) => {
-    let text = '';
-    let open = 2;
-    for (const stream of [child.process.stdout, child.process.stderr]) {
-      if (stream === null) {
-        if (--open === 0) resolve(text);
-        continue;
-      }
-      stream.setEncoding('utf8');
-      stream.on('data', (chunk: string) => (text += chunk));
-      stream.on('close', () => {
-        if (--open === 0) resolve(text);
-      });
-    }
-  });
 }

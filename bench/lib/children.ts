@@ -142,3 +142,23 @@ export function logTail(child: Child, lines = 15): string {
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** Everything the child writes to stdout and stderr (started with pipes), once both close. */
+export function collectOutput(child: Child): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    let open = 2;
+    const done = (): void => {
+      if (--open === 0) resolve(text);
+    };
+    for (const stream of [child.process.stdout, child.process.stderr]) {
+      if (stream === null) {
+        done();
+        continue;
+      }
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => (text += chunk));
+      stream.on('close', done);
+    }
+  });
+}

@@ -38,6 +38,9 @@ export const USAGE = `usage: npm run bench -- [options]      (or: ./node_modules
   --tracing-concurrency <list>
                           wrk connections of the tracing part (default 10,50)
   --tracing-rounds <n>    rounds of the tracing part's points (default 1)
+  --tracing-paired-rps <n>
+                          requests/s offered to every variant at once in the tracing part's
+                          paired points, by hey at a fixed rate (default 3000; 0: none)
   --profile               run node targets with --cpu-prof --cpu-prof-dir bench/results/
   --write-readme          also put the report into bench/README.md between the markers
   --quiet-wait <s>        before each point, wait up to this long for other processes to
@@ -91,6 +94,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | 
       'tracing-rates': { type: 'string', default: '0.1,1' },
       'tracing-concurrency': { type: 'string', default: '10,50' },
       'tracing-rounds': { type: 'string', default: '1' },
+      'tracing-paired-rps': { type: 'string', default: '3000' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -123,6 +127,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | 
         rates: [...new Set(values['tracing-rates'].split(',').map((r) => sampleRate(r.trim())))],
         concurrencies: intList(values['tracing-concurrency'], '--tracing-concurrency'),
         rounds: positiveInt(values['tracing-rounds'], '--tracing-rounds'),
+        pairedRps: values['tracing-paired-rps'] === '0' ? 0 : positiveInt(values['tracing-paired-rps'], '--tracing-paired-rps'),
       };
 
   return {

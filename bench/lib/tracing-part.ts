@@ -3,14 +3,22 @@
 // falls on every variant alike: start-ups round-robin, then for each round and concurrency one
 // load point per variant, the order rotated from point to point. Every variant stays up for
 // the whole part (all on the proxy CPU; the ones not being loaded are idle).
+//
+// Then, unless --tracing-paired-rps is 0, the paired points: each tracing-on variant and the
+// off variant loaded at once, each by its own hey at the same fixed request rate, CPU read
+// from both over the same window. Both meet the same other work on the machine, and neither is
+// offered fewer requests for being slower (wrk's closed loop does that, and a lower rate
+// batches fewer responses per write).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { runHey } from '../activator-lib/hey.ts';
 import { sleep } from './children.ts';
 import { launchTarget, type LaunchContext, type RunningTarget } from './launch.ts';
 import { describe, loadPoint, type MeasureOptions, type Point } from './measure.ts';
 import { freePort } from './net.ts';
 import { BACKEND_BODY } from './nginx-config.ts';
-import { memory } from './proc.ts';
+import { clockTicksPerSecond, cpuTicks, memory } from './proc.ts';
+import { which } from './tools.ts';
 import { waitForQuiet } from './quiet.ts';
 import { median } from './stats.ts';
 import { QUEUE_PROXY_MAIN, QUEUE_PROXY_TARGET, type CommandLaunch, type TargetSpec } from './targets.ts';
@@ -21,6 +29,26 @@ export interface TracingPartSettings {
   rates: number[];
   concurrencies: number[];
   rounds: number;
+  /** Requests per second each variant is offered in the paired points (0: none). */
+  pairedRps: number;
+}
+
+/** One variant's side of a paired point. */
+export interface PairedSide {
+  /** Responses with status 200. */
+  requests: number;
+  requestsPerSecond: number;
+  p99Us: number;
+  errors: number;
+  cpuUsPerRequest: number;
+}
+
+/** A tracing-on variant and the off variant loaded at the same time, at the same rate. */
+export interface PairedPoint {
+  round: number;
+  connections: number;
+  on: PairedSide;
+  off: PairedSide;
 }
 
 export interface TracedPoint extends Point {
@@ -39,6 +67,7 @@ export interface VariantResult {
   /** VmHWM after every load point. */
   peakRssKiB?: number;
   points: TracedPoint[];
+  paired: PairedPoint[];
   /** Spans received over the whole part (warm-ups and start-up probes included). */
   spansReceived?: number;
   /** sluice_tracing_dropped_spans_total at the end. */
@@ -50,6 +79,8 @@ export interface TracingResult {
   starts: number;
   variants: VariantResult[];
   skipped?: string;
+  /** Why the paired points were not run. */
+  pairedSkipped?: string;
   failed?: string;
 }
 
@@ -78,7 +109,7 @@ async function makeVariant(rate: number | undefined): Promise<Variant> {
     description: rate === undefined ? 'Sluice queue-proxy, tracing off' : `Sluice queue-proxy, Zipkin at sample rate ${rate}`,
     launch: { ...base, env },
   };
-  return { result: { name, rate, startupRunsMs: [], points: [] }, spec, metricsPort, receiver };
+  return { result: { name, rate, startupRunsMs: [], points: [], paired: [] }, spec, metricsPort, receiver };
 }
 
 /** `list` rotated left by `by`: the order the variants take their turn in. */
@@ -154,6 +185,11 @@ export async function runTracingPart(
         }
       }
     }
+    const hey = which('hey');
+    if (settings.pairedRps === 0) result.pairedSkipped = '--tracing-paired-rps 0';
+    else if (hey === undefined) result.pairedSkipped = 'no hey on PATH (Debian package hey)';
+    else await pairedRounds(variants, settings, hey, ctx, opts);
+    if (result.pairedSkipped !== undefined) opts.log(`tracing: paired points skipped, ${result.pairedSkipped}`);
     await sleep(1500); // the batch processor exports every second: let the last batch arrive
     for (const v of variants) {
       v.result.peakRssKiB = memory(v.target!.memoryPids()).hwmKiB;
@@ -170,4 +206,44 @@ export async function runTracingPart(
     for (const v of variants) await v.receiver?.close();
   }
   return result;
+}
+
+/**
+ * Each tracing-on variant with the off one, at once, each by its own hey at `pairedRps` (both
+ * hey on the load CPU): a warm-up, then the measured run with both CPUs read at the same two
+ * instants. Pairs rather than all variants at once: two queue-proxies at the default rate
+ * stay well within the proxy CPU, so both are offered, and serve, the same rate.
+ */
+async function pairedRounds(variants: Variant[], settings: TracingPartSettings, hey: string, ctx: LaunchContext, opts: MeasureOptions): Promise<void> {
+  const ticks = clockTicksPerSecond();
+  const off = variants.find((v) => v.result.rate === undefined)!;
+  for (let round = 1; round <= settings.rounds; round++) {
+    for (const connections of settings.concurrencies) {
+      for (const on of variants) {
+        if (on === off) continue;
+        const pair = [on, off];
+        const load = (durationS: number) => Promise.all(pair.map((v) => runHey({
+          hey, taskset: ctx.tools.taskset, cpu: opts.loadCpu, url: `http://127.0.0.1:${v.target!.port}/`,
+          workers: connections, perWorkerRate: Math.max(1, Math.round(settings.pairedRps / connections)), durationS, headers: v.spec.headers ?? {},
+        })));
+        await waitForQuiet(opts.cpus, opts.maxQuietWaitMs, opts.log);
+        await load(opts.warmupS);
+        const before = pair.map((v) => cpuTicks(v.target!.cpuPids()));
+        const results = await load(opts.durationS);
+        const after = pair.map((v) => cpuTicks(v.target!.cpuPids()));
+        const sides = pair.map((v, i): PairedSide => {
+          if (v.target!.child?.exitStatus !== undefined) throw new Error(`${v.spec.name} exited during the paired run`);
+          const h = results[i]!;
+          const requests = h.statuses[200] ?? 0;
+          const errors = h.errors + Object.entries(h.statuses).reduce((n, [code, count]) => (code === '200' ? n : n + count), 0);
+          const cpuUsPerRequest = requests === 0 ? NaN : ((after[i]! - before[i]!) * 1e6) / ticks / requests;
+          return { requests, requestsPerSecond: h.requestsPerSecond, p99Us: h.percentilesUs[99]!, errors, cpuUsPerRequest };
+        });
+        const point: PairedPoint = { round, connections, on: sides[0]!, off: sides[1]! };
+        on.result.paired.push(point);
+        const side = (x: PairedSide): string => `${Math.round(x.requestsPerSecond)} req/s, p99 ${(x.p99Us / 1000).toFixed(2)} ms, ${x.cpuUsPerRequest.toFixed(1)} µs CPU/req${x.errors > 0 ? `, ${x.errors} errors` : ''}`;
+        opts.log(`paired round ${round} C=${connections}: ${on.spec.name} ${side(point.on)} | off ${side(point.off)} | ${(point.on.cpuUsPerRequest / point.off.cpuUsPerRequest).toFixed(2)}x`);
+      }
+    }
+  }
 }

@@ -5,7 +5,7 @@ import { DASH, divide, int, latency, mib, percent, ratio } from './format.ts';
 import { table } from './markdown.ts';
 import { median } from './stats.ts';
 import type { SystemInfo } from './system-info.ts';
-import type { TracedPoint, TracingResult, VariantResult } from './tracing-part.ts';
+import type { PairedSide, TracedPoint, TracingResult, VariantResult } from './tracing-part.ts';
 
 /** The goal: CPU/req with tracing on at this rate at most this multiple of off's. */
 export const GOAL_RATE = 0.1;
@@ -97,6 +97,47 @@ function loadTable(result: TracingResult): string {
   );
 }
 
+/** The paired points' CPU/req ÷ off's from the same window, round by round, and their median. */
+export function pairedPointRatios(v: VariantResult, c: number): { perRound: number[]; median: number | undefined } {
+  const perRound = v.paired
+    .filter((p) => p.connections === c)
+    .map((p) => p.on.cpuUsPerRequest / p.off.cpuUsPerRequest)
+    .filter((r) => Number.isFinite(r));
+  return { perRound, median: perRound.length === 0 ? undefined : median(perRound) };
+}
+
+function pairedTable(result: TracingResult): string | undefined {
+  const rows: string[][] = [];
+  const perRound = (points: readonly PairedSide[]): string => points.map((p) => p.cpuUsPerRequest.toFixed(1)).join(', ');
+  const rps = (points: readonly PairedSide[]): string => int(points.reduce((n, p) => n + p.requestsPerSecond, 0) / points.length);
+  for (const c of result.settings.concurrencies) {
+    for (const v of result.variants) {
+      const points = v.paired.filter((p) => p.connections === c);
+      if (points.length === 0) continue;
+      const on = points.map((p) => p.on);
+      const off = points.map((p) => p.off);
+      const r = pairedPointRatios(v, c);
+      rows.push([
+        String(c),
+        label(v),
+        `${rps(on)} / ${rps(off)}`,
+        `${latency(median(on.map((p) => p.p99Us)))} / ${latency(median(off.map((p) => p.p99Us)))}`,
+        perRound(on),
+        perRound(off),
+        r.perRound.map((x) => x.toFixed(2)).join(', '),
+        ratio(r.median),
+        int(points.reduce((n, p) => n + p.on.errors + p.off.errors, 0)),
+      ]);
+    }
+  }
+  if (rows.length === 0) return undefined;
+  return table(
+    ['C', 'tracing', 'req/s on / off', 'p99 on / off', 'CPU µs/req per round, on', 'off, same windows', 'on ÷ off per round', 'median', 'errors'],
+    rows,
+    ['right', 'left', ...Array<'right'>(7).fill('right')],
+  );
+}
+
 function costTable(result: TracingResult): string {
   const off = result.variants.find((v) => v.rate === undefined);
   const rows = result.variants.map((v) => {
@@ -128,15 +169,18 @@ function goalsTable(result: TracingResult): string | undefined {
   const off = result.variants.find((v) => v.rate === undefined);
   const on = result.variants.find((v) => v.rate === GOAL_RATE);
   if (off === undefined || on === undefined) return undefined;
-  const rows = result.settings.concurrencies.map((c) => {
+  const verdict = (r: number | undefined): string => (r === undefined ? DASH : r <= GOAL_CPU_RATIO ? 'yes' : '**no**');
+  const rows: string[][] = [];
+  for (const c of result.settings.concurrencies) {
+    const r = pairedPointRatios(on, c).median;
+    if (r !== undefined) {
+      rows.push([`CPU/req at C=${c}, on at ${GOAL_RATE} ÷ off, loaded together with off at ${int(result.settings.pairedRps)} req/s each (median of the rounds)`, `≤ ${GOAL_CPU_RATIO.toFixed(2)}×`, ratio(r), verdict(r)]);
+    }
+  }
+  for (const c of result.settings.concurrencies) {
     const r = pairedCpuRatios(on, off, c).median;
-    return [
-      `CPU/req at C=${c}, on at ${GOAL_RATE} ÷ off (median of the rounds' ratios)`,
-      `≤ ${GOAL_CPU_RATIO.toFixed(2)}×`,
-      ratio(r),
-      r === undefined ? DASH : r <= GOAL_CPU_RATIO ? 'yes' : '**no**',
-    ];
-  });
+    rows.push([`CPU/req at C=${c}, on at ${GOAL_RATE} ÷ off, wrk points taking turns (median of the rounds' ratios)`, `≤ ${GOAL_CPU_RATIO.toFixed(2)}×`, ratio(r), verdict(r)]);
+  }
   return table(['goal', 'limit', 'measured', 'met'], rows, ['left', 'right', 'right', 'left']);
 }
 
@@ -159,6 +203,19 @@ export function renderTracingSection(result: TracingResult, info: SystemInfo, se
   }
   out.push('');
   out.push(loadTable(result));
+  out.push('');
+  const paired = pairedTable(result);
+  if (paired !== undefined) {
+    out.push(
+      `Paired: each tracing-on variant and the off one loaded at the same time, each by its own \`hey\` at ${int(s.pairedRps)} req/s ` +
+        `(fixed rate), CPU read from both over the same ${settings.durationS} s window after a ${settings.warmupS} s warm-up; ` +
+        `${s.rounds} round${s.rounds === 1 ? '' : 's'} per C and pair.`,
+    );
+    out.push('');
+    out.push(paired);
+  } else if (result.pairedSkipped !== undefined) {
+    out.push(`Paired points skipped: ${result.pairedSkipped}.`);
+  }
   out.push('');
   out.push(costTable(result));
   const goals = goalsTable(result);

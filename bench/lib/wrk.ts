@@ -1,7 +1,7 @@
 // Drives wrk (pinned to the load-generator CPU) and parses its --latency report.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { start, stop, type Child } from './children.ts';
+import { collectOutput, start, stop } from './children.ts';
 
 export interface WrkResult {
   requests: number;
@@ -78,7 +78,7 @@ export async function runWrk(run: WrkRun): Promise<WrkResult> {
   if (run.script !== undefined) argv.push('-s', run.script);
   argv.push(run.url);
   const child = start(argv);
-  const output = collect(child);
+  const output = collectOutput(child);
   // wrk stops by itself after -d; the guard only catches a hung wrk.
   const guard = setTimeout(() => void stop(child), (run.durationS + 15) * 1000);
   const status = await child.exited;
@@ -86,23 +86,4 @@ export async function runWrk(run: WrkRun): Promise<WrkResult> {
   const text = await output;
   if (status !== 0) throw new Error(`wrk exited with ${status}:\n${text}`);
   return parseWrk(text);
-}
-
-function collect(child: Child): Promise<string> {
-  return new Promise((resolve) => {
-    let text = '';
-    let open = 2;
-    const done = (): void => {
-      if (--open === 0) resolve(text);
-    };
-    for (const stream of [child.process.stdout, child.process.stderr]) {
-      if (stream === null) {
-        done();
-        continue;
-      }
-      stream.setEncoding('utf8');
-      stream.on('data', (chunk: string) => (text += chunk));
-      stream.on('close', done);
-    }
-  });
 }

@@ -7,27 +7,18 @@ import t, { type Test } from 'tap'
 import http from 'node:http'
 import { ConfigMapWatch } from '@sluice/activator/endpoints/config-maps'
 import { createLogger } from '@sluice/core/logging'
-import { NAMESPACE, revisionInfo, scrapeMetrics, spawnActivator, startActivator, startPod, activatorEnv, type RunningActivator } from '../helpers/activator.ts'
+import { NAMESPACE, revisionInfo, scrapeMetrics, spawnActivator, startActivator, startPod, activatorEnv, waitingInThrottler } from '../helpers/activator.ts'
 import { FakeKubeApi, kubeConfigFor } from '../helpers/fake-kube-api.ts'
 import { close, request, sleep, startApp, waitFor } from '../helpers/servers.ts'
 import { ensureStopped } from '../helpers/process.ts'
-import { droppedSpansIn, traceReceiver, type ReceivedSpan } from '../helpers/trace-receiver.ts'
+import { droppedSpansIn, oneSpan, traceReceiver } from '../helpers/trace-receiver.ts'
 
 const TRACE_ID = '0af7651916cd43dd8448eb211c80319c'
 const CLIENT_SPAN = 'b7ad6b7169203331'
 const REV = 'hello-00001'
 const ROUTE = { 'Knative-Serving-Namespace': NAMESPACE, 'Knative-Serving-Revision': REV }
 
-const one = (spans: readonly ReceivedSpan[], name: string, service?: string): ReceivedSpan => {
-  const found = spans.filter((s) => s.name === name && (service === undefined || s.serviceName === service))
-  if (found.length !== 1) throw new Error(`expected one span ${name}${service ? ` of ${service}` : ''}, got ${found.length}: ${spans.map((s) => `${s.serviceName}:${s.name}`).join(', ')}`)
-  return found[0]!
-}
 
-/** Resolves once a request waits in the throttler for capacity: the cold start's clock runs from here. */
-async function waitingInThrottler(act: RunningActivator): Promise<void> {
-  if (!(await waitFor(() => (act.activator.ctx.throttler.get(`${NAMESPACE}/${REV}`)?.queue.length ?? 0) > 0, 10_000))) throw new Error('no request waiting in the throttler')
-}
 
 async function recordingApp(t: Test) {
   const seen: http.IncomingHttpHeaders[] = []
@@ -51,7 +42,7 @@ t.test('a cold request is one trace: activator server span, throttler_try for th
 
   // No pod yet: the request waits in the throttler until the endpoints arrive.
   const res = request(`${act.url}/cold?x=1`, { headers: { ...ROUTE, traceparent: `00-${TRACE_ID}-${CLIENT_SPAN}-01` } })
-  await waitingInThrottler(act)
+  await waitingInThrottler(act, REV)
   await sleep(400)
   act.source.setEndpoints(NAMESPACE, REV, { ready: [pod.dest], notReady: [] })
   const r = await res
@@ -60,11 +51,11 @@ t.test('a cold request is one trace: activator server span, throttler_try for th
 
   const spans = await rx.waitFor((s) => s.filter((x) => x.traceId === TRACE_ID).length >= 5)
   const trace = spans.filter((s) => s.traceId === TRACE_ID)
-  const actServer = one(trace, '/cold', 'activator-service')
-  const wait = one(trace, 'throttler_try')
-  const actProxy = one(trace, 'activator_proxy')
-  const qpServer = one(trace, '/cold', 'hello-00001-deployment-abc')
-  const qpProxy = one(trace, 'queue_proxy')
+  const actServer = oneSpan(trace, '/cold', 'activator-service')
+  const wait = oneSpan(trace, 'throttler_try')
+  const actProxy = oneSpan(trace, 'activator_proxy')
+  const qpServer = oneSpan(trace, '/cold', 'hello-00001-deployment-abc')
+  const qpProxy = oneSpan(trace, 'queue_proxy')
   t.equal(actServer.kind, 'SERVER')
   t.equal(actServer.parentId, CLIENT_SPAN, 'the client\'s sampled traceparent decides (sample rate 0.1 notwithstanding)')
   t.equal(wait.parentId, actServer.spanId, 'throttler_try under the activator\'s server span')
@@ -89,19 +80,19 @@ t.test('OTLP over HTTP (HEAD\'s config-observability / OBSERVABILITY_CONFIG): th
   t.teardown(async () => { await act.stop(); await pod.stop() })
 
   const res = request(`${act.url}/cold-otlp`, { headers: { ...ROUTE, traceparent: `00-${TRACE_ID}-${CLIENT_SPAN}-01` } })
-  await waitingInThrottler(act)
+  await waitingInThrottler(act, REV)
   await sleep(400)
   act.source.setEndpoints(NAMESPACE, REV, { ready: [pod.dest], notReady: [] })
   t.equal((await res).status, 200)
   const spans = await rx.waitFor((s) => s.filter((x) => x.traceId === TRACE_ID).length >= 6)
   const trace = spans.filter((s) => s.traceId === TRACE_ID)
   t.ok(trace.every((s) => s.transport === 'otlp-http'), 'every span came as OTLP protobuf over HTTP')
-  const actServer = one(trace, '/cold-otlp', 'activator-service')
-  const wait = one(trace, 'throttler_try')
-  const actProxy = one(trace, 'activator_proxy')
-  const qpServer = one(trace, '/cold-otlp', 'hello-00001-deployment-abc')
-  const qpProxy = one(trace, 'kn.queueproxy.proxy')
-  const qpWait = one(trace, 'kn.queueproxy.wait')
+  const actServer = oneSpan(trace, '/cold-otlp', 'activator-service')
+  const wait = oneSpan(trace, 'throttler_try')
+  const actProxy = oneSpan(trace, 'activator_proxy')
+  const qpServer = oneSpan(trace, '/cold-otlp', 'hello-00001-deployment-abc')
+  const qpProxy = oneSpan(trace, 'kn.queueproxy.proxy')
+  const qpWait = oneSpan(trace, 'kn.queueproxy.wait')
   t.equal(actServer.parentId, CLIENT_SPAN)
   t.equal(wait.parentId, actServer.spanId)
   t.ok(wait.durationMs >= 350, `throttler_try lasts the cold start (${wait.durationMs} ms)`)
@@ -147,14 +138,14 @@ t.test('a shed request: throttler_try carries activator.throttler.error', async 
   const second = await request(`${act.url}/b`, { headers: ROUTE })
   t.equal(second.status, 503)
   const spans = await rx.waitFor((s) => s.some((x) => x.name === '/b'))
-  const server = one(spans, '/b')
+  const server = oneSpan(spans, '/b')
   const wait = spans.find((s) => s.name === 'throttler_try' && s.parentId === server.spanId)
   t.equal(wait?.attributes['activator.throttler.error'], 'full')
   t.equal(String(server.attributes['http.status_code']), '503')
   t.notOk(spans.some((s) => s.name === 'activator_proxy' && s.traceId === server.traceId), 'never proxied')
   t.equal((await first).status, 504, 'the waiting request timed out')
   const spansA = await rx.waitFor((s) => s.some((x) => x.name === '/a'))
-  const waitA = spansA.find((s) => s.name === 'throttler_try' && s.parentId === one(spansA, '/a').spanId)
+  const waitA = spansA.find((s) => s.name === 'throttler_try' && s.parentId === oneSpan(spansA, '/a').spanId)
   t.ok(waitA !== undefined && waitA.durationMs >= 1500, `the timed-out request's throttler_try lasts its wait (${waitA?.durationMs} ms)`)
 })
 
@@ -216,14 +207,14 @@ t.test('HEAD\'s config-observability tracing-* keys win over config-tracing; rem
 
   t.equal((await request(`${act.url}/grpc`, { headers: ROUTE })).status, 200)
   const viaGrpc = await rx.waitFor((s) => s.some((x) => x.name === '/grpc'))
-  t.equal(one(viaGrpc, '/grpc').transport, 'otlp-grpc', 'config-observability (OTLP gRPC) in force')
-  t.equal(one(viaGrpc, 'activator_proxy').transport, 'otlp-grpc')
+  t.equal(oneSpan(viaGrpc, '/grpc').transport, 'otlp-grpc', 'config-observability (OTLP gRPC) in force')
+  t.equal(oneSpan(viaGrpc, 'activator_proxy').transport, 'otlp-grpc')
   const before = act.activator.ctx.tracing
   api.upsert('configmaps', cm('config-observability', {}))
   await waitFor(() => act.activator.ctx.tracing !== before, 10_000, 20)
   t.equal((await request(`${act.url}/zipkin`, { headers: ROUTE })).status, 200)
   const viaZipkin = await rx.waitFor((s) => s.some((x) => x.name === '/zipkin'))
-  t.equal(one(viaZipkin, '/zipkin').transport, 'zipkin', 'without tracing-* keys, config-tracing applies again')
+  t.equal(oneSpan(viaZipkin, '/zipkin').transport, 'zipkin', 'without tracing-* keys, config-tracing applies again')
 })
 
 t.test('a dead collector: requests are served; drops are counted on the metrics port', async (t) => {
@@ -255,5 +246,5 @@ t.test('main.js (the bundle) loads the tracer when SLUICE_TRACING_* turn it on',
   await put(`/endpoints/${NAMESPACE}/${REV}`, { ready: [pod.dest], notReady: [] })
   t.equal((await request(`${act.url}/bundled`, { headers: ROUTE })).status, 200)
   const spans = await rx.waitFor((s) => s.some((x) => x.name === '/bundled'))
-  t.equal(one(spans, '/bundled').serviceName, 'activator-service')
+  t.equal(oneSpan(spans, '/bundled').serviceName, 'activator-service')
 })

@@ -8,11 +8,10 @@ import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import YAML from 'yaml'
-import { Ajv, type ErrorObject } from 'ajv'
 import { REPO_ROOT } from './dockerfile.ts'
+import { crdValidator } from '../helpers/crd-schema.ts'
 
 type Obj = Record<string, unknown>
-type Schema = Record<string, unknown>
 
 const DEPLOY = join(REPO_ROOT, 'deploy')
 const CRD_FILE = join(REPO_ROOT, 'test/deploy/fixtures/operator/operator.knative.dev_knativeservings.yaml')
@@ -41,42 +40,7 @@ interface KnativeServing {
   }
 }
 
-/**
- * Turns a CRD's structural schema into one Ajv checks as the API server would:
- * x-kubernetes-int-or-string becomes integer-or-string; objects that declare
- * properties reject unknown fields (the API server prunes them silently, so a
- * typo would be lost without an error) unless x-kubernetes-preserve-unknown-fields
- * keeps them. Ajv ignores the other x-kubernetes-* keywords (strict: false).
- */
-function toAjv(s: Schema): Schema {
-  const out: Schema = {}
-  for (const [k, v] of Object.entries(s)) {
-    if (k === 'properties') {
-      out[k] = Object.fromEntries(Object.entries(v as Record<string, Schema>).map(([p, ps]) => [p, toAjv(ps)]))
-    } else if (k === 'items' || (k === 'additionalProperties' && typeof v === 'object')) {
-      out[k] = toAjv(v as Schema)
-    } else if (k === 'anyOf' || k === 'allOf' || k === 'oneOf') {
-      out[k] = (v as Schema[]).map(toAjv)
-    } else if (k !== 'description') {
-      out[k] = v
-    }
-  }
-  if (s['x-kubernetes-int-or-string'] === true && !s.anyOf) out.anyOf = [{ type: 'integer' }, { type: 'string' }]
-  if (s.properties && s.additionalProperties === undefined && s['x-kubernetes-preserve-unknown-fields'] !== true) {
-    out.additionalProperties = false
-  }
-  return out
-}
-
-const crd = load(CRD_FILE) as {
-  kind: string
-  spec: { group: string; names: { kind: string }; versions: { name: string; served: boolean; schema: { openAPIV3Schema: Schema } }[] }
-}
-const served = crd.spec.versions.find((v) => v.served && v.name === 'v1beta1')!
-// Formats (int32, string) are informational in Kubernetes' schemas; not checked here.
-const validate = new Ajv({ strict: false, allErrors: true, validateFormats: false }).compile(toAjv(served.schema.openAPIV3Schema))
-const errorsOf = (doc: unknown): string[] =>
-  validate(doc) ? [] : (validate.errors ?? []).map((e: ErrorObject) => `${e.instancePath || '/'} ${e.message ?? ''}${e.keyword === 'additionalProperties' ? ` (${String(e.params.additionalProperty)})` : ''}`)
+const { crd, version, errorsOf } = crdValidator(CRD_FILE, 'v1beta1')
 
 const ks = load(join(DEPLOY, 'operator/knative-serving.yaml')) as unknown as KnativeServing
 const configPatch = load(join(DEPLOY, 'config-deployment-patch.yaml')) as { data: Record<string, string> }
@@ -95,11 +59,11 @@ t.test('the CRD fixture is the Operator\'s KnativeServing CRD, with its source n
   t.equal(crd.kind, 'CustomResourceDefinition')
   t.equal(crd.spec.group, 'operator.knative.dev')
   t.equal(crd.spec.names.kind, 'KnativeServing')
-  t.ok(served, 'v1beta1 is served')
+  t.equal(version, 'v1beta1', 'v1beta1 is served')
 })
 
 t.test('deploy/operator/knative-serving.yaml validates against the CRD schema', async (t) => {
-  t.equal(ks.apiVersion, `${crd.spec.group}/${served.name}`)
+  t.equal(ks.apiVersion, `${crd.spec.group}/${version}`)
   t.equal(ks.kind, 'KnativeServing')
   t.same(ks.metadata, { name: 'knative-serving', namespace: 'knative-serving' })
   t.match(ks.spec.version, /^1\.12(\.\d+)?$/, 'the Knative release whose contract Sluice implements')

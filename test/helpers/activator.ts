@@ -17,7 +17,7 @@ import type { ConfigMapFeed } from '@sluice/activator/endpoints/source'
 import type { DualListener } from '@sluice/core/http/listener'
 import { createLogger } from '@sluice/core/logging'
 import { freePort, type Exit } from './process.ts'
-import { knativeEnv, sleep, startQueueProxy } from './servers.ts'
+import { knativeEnv, sleep, startQueueProxy, waitFor } from './servers.ts'
 
 export const NAMESPACE = 'default'
 export const POD_NAME = 'activator-5d7c9b8f6-x2x9k'
@@ -81,6 +81,11 @@ export interface RunningActivator {
   metricsUrl: string
   /** Shutdown (drain period from the env, 0 by default); waits for in-flight requests. */
   stop(): Promise<void>
+}
+
+/** Resolves once a request waits in the throttler for capacity of `rev` (a cold start's clock runs from here); throws after 10 s. */
+export async function waitingInThrottler(act: RunningActivator, rev: string, namespace = NAMESPACE): Promise<void> {
+  if (!(await waitFor(() => (act.activator.ctx.throttler.get(`${namespace}/${rev}`)?.queue.length ?? 0) > 0, 10_000))) throw new Error(`no request waiting in the throttler for ${namespace}/${rev}`)
 }
 
 let devNull: number | undefined

@@ -366,6 +366,13 @@ export async function traceReceiver(t: Test): Promise<TraceReceiver> {
 }
 
 /** sluice_tracing_dropped_spans_total in a Prometheus text scrape (0 while absent). */
+/** The one span named `name` (of `service`, when given); throws naming what there is otherwise. */
+export function oneSpan(spans: readonly ReceivedSpan[], name: string, service?: string): ReceivedSpan {
+  const found = spans.filter((s) => s.name === name && (service === undefined || s.serviceName === service))
+  if (found.length !== 1) throw new Error(`expected one span ${name}${service ? ` of ${service}` : ''}, got ${found.length}: ${spans.map((s) => `${s.serviceName}:${s.name}`).join(', ')}`)
+  return found[0]!
+}
+
 export function droppedSpansIn(metricsText: string): number {
   const m = /^sluice_tracing_dropped_spans_total (\d+)/m.exec(metricsText)
   return m === null ? 0 : Number(m[1])

@@ -2,122 +2,37 @@
 // ways, counted in flight (stats and breaker slot) while open, bounded by the
 // revision timeouts, and upgrade refusals or upstream failures passed back.
 import t from 'tap'
-import http from 'node:http'
-import net from 'node:net'
-import { WebSocket, WebSocketServer } from 'ws'
+import { WebSocket } from 'ws'
 import { close, knativeEnv, request, startApp, startQueueProxy } from '../helpers/servers.ts'
 import { accounting, deadPort, openRequest, settled, waitFor } from '../helpers/request-path.ts'
+import { connectWebsocket, startWebsocketApp, upgradeRefusal } from '../helpers/websocket-app.ts'
 
 t.jobs = 4
 
-/**
- * A user container with websockets: `/echo` greets, then echoes every
- * message; `/slow-echo` echoes after 2 s; `/refuse` answers the upgrade with
- * a 400; `/never` never answers it; `/hangup` closes the connection without
- * answering. Plain requests get "ok".
- */
-async function wsApp() {
-  const wss = new WebSocketServer({ noServer: true })
-  const app = await startApp((_req, res) => res.end('ok'))
-  const seenHosts: string[] = []
-  // Upgraded sockets leave the http server's bookkeeping: destroyed by stop().
-  const sockets = new Set<net.Socket>()
-  app.server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-    sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
-    if (req.url === '/refuse') {
-      socket.end('HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 11\r\nconnection: close\r\n\r\nno upgrade\n')
-      return
-    }
-    if (req.url === '/never') return
-    if (req.url === '/hangup') return void socket.end()
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      seenHosts.push(req.headers.host ?? '')
-      ws.send('hello from app')
-      const delay = req.url === '/slow-echo' ? 2000 : 0
-      ws.on('message', (data, isBinary) => {
-        const reply = isBinary ? data : `echo:${data.toString()}`
-        if (delay === 0) ws.send(reply)
-        else setTimeout(() => { if (ws.readyState === WebSocket.OPEN) ws.send(reply) }, delay)
-      })
-    })
-  })
-  return {
-    ...app,
-    wss,
-    seenHosts,
-    stop: async () => {
-      for (const c of wss.clients) c.terminate()
-      for (const s of sockets) s.destroy()
-      wss.close()
-      await close(app.server)
-    },
-  }
-}
-
-interface Client {
-  ws: WebSocket
-  /** Messages received, as text. */
-  messages: string[]
-  /** Resolves with the close code once the socket is closed. */
-  closed: Promise<number>
-}
-
-function connect(url: string, path: string, headers: Record<string, string> = {}): Client {
-  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}${path}`, { headers })
-  const messages: string[] = []
-  ws.on('message', (d) => messages.push(d.toString()))
-  ws.on('error', () => { /* surfaces as close */ })
-  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)))
-  return { ws, messages, closed }
-}
-
-function opened(c: Client): Promise<void> {
-  return new Promise((resolve, reject) => {
-    c.ws.on('open', () => resolve())
-    c.ws.on('error', reject)
-  })
-}
-
-/** The HTTP response a refused upgrade got (status 0 if none came). */
-function refusal(url: string, path: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}${path}`)
-    ws.on('open', () => reject(new Error('upgrade unexpectedly accepted')))
-    // No HTTP response at all (connection closed): status 0.
-    ws.on('error', (err) => resolve({ status: 0, headers: {}, body: err.message }))
-    ws.on('unexpected-response', (_req, res) => {
-      let body = ''
-      res.on('data', (c: Buffer) => { body += c.toString() })
-      res.on('end', () => { ws.terminate(); resolve({ status: res.statusCode!, headers: res.headers, body }) })
-    })
-  })
-}
-
 t.test('tunnelling and accounting (cc=0)', async (t) => {
-  const app = await wsApp()
+  const app = await startWebsocketApp()
   const qp = await startQueueProxy(knativeEnv(app.port))
   t.teardown(async () => { await qp.stop(); await app.stop() })
 
   t.test('messages flow both ways, text and binary, and the app sees the original Host', async (t) => {
-    const c = connect(qp.url, '/echo', { host: 'ws.example.com' })
-    await opened(c)
-    t.ok(await waitFor(() => c.messages.includes('hello from app')), 'app-initiated message arrived')
+    const c = connectWebsocket(qp.url, '/echo', { host: 'ws.example.com' })
+    await c.opened
+    t.ok(await waitFor(() => c.messages.includes('hello /echo')), 'app-initiated message arrived')
     c.ws.send('ping')
     t.ok(await waitFor(() => c.messages.includes('echo:ping')), 'client message echoed')
     const binary = Buffer.from([0, 1, 2, 250, 255])
     const got = new Promise<Buffer>((resolve) => c.ws.on('message', (d, isBinary) => { if (isBinary) resolve(d as Buffer) }))
     c.ws.send(binary)
     t.same(await got, binary, 'binary frame intact')
-    t.same(app.seenHosts, ['ws.example.com'])
+    t.same(app.upgrades.map((u) => u.headers.host), ['ws.example.com'])
     c.ws.close()
     t.equal(await c.closed, 1005, 'clean close handshake through the tunnel')
   })
 
   t.test('an open websocket is counted in flight and released when the client closes', async (t) => {
     await settled(qp)
-    const c = connect(qp.url, '/echo')
-    await opened(c)
+    const c = connectWebsocket(qp.url, '/echo')
+    await c.opened
     t.same(accounting(qp), { active: 1, stats: 1, running: 0, waiting: 0 })
     c.ws.close(1000)
     t.equal(await c.closed, 1000)
@@ -126,8 +41,8 @@ t.test('tunnelling and accounting (cc=0)', async (t) => {
 
   t.test('released when the app closes the websocket', async (t) => {
     await settled(qp)
-    const c = connect(qp.url, '/echo')
-    await opened(c)
+    const c = connectWebsocket(qp.url, '/echo')
+    await c.opened
     t.equal(accounting(qp).stats, 1)
     for (const s of app.wss.clients) s.close(1001, 'going away')
     t.equal(await c.closed, 1001, 'the app close frame reached the client')
@@ -136,15 +51,15 @@ t.test('tunnelling and accounting (cc=0)', async (t) => {
 
   t.test('twenty websockets at once are all counted, then all released', async (t) => {
     await settled(qp)
-    const cs = Array.from({ length: 20 }, () => connect(qp.url, '/echo'))
-    await Promise.all(cs.map(opened))
+    const cs = Array.from({ length: 20 }, () => connectWebsocket(qp.url, '/echo'))
+    await Promise.all(cs.map((c) => c.opened))
     t.equal(accounting(qp).stats, 20)
     for (const c of cs) c.ws.terminate()
     t.ok(await settled(qp), 'all released')
   })
 
   t.test('the app refusing the upgrade with 400: the client gets that 400', async (t) => {
-    const r = await refusal(qp.url, '/refuse')
+    const r = await upgradeRefusal(qp.url, '/refuse')
     t.equal(r.status, 400)
     t.equal(r.body, 'no upgrade\n')
     t.ok(await settled(qp), 'nothing left in flight')
@@ -158,18 +73,18 @@ t.test('an app without websocket support answers the upgrade as a plain request:
   })
   const qp = await startQueueProxy(knativeEnv(app.port))
   t.teardown(async () => { await qp.stop(); await close(app.server) })
-  const r = await refusal(qp.url, '/ws')
+  const r = await upgradeRefusal(qp.url, '/ws')
   t.equal(r.status, 400)
   t.equal(r.body, 'websockets not supported')
   t.ok(await settled(qp), 'nothing left in flight once the client gives up')
 })
 
 t.test('cc=1: an open websocket holds the slot; a plain request waits until it closes', async (t) => {
-  const app = await wsApp()
+  const app = await startWebsocketApp()
   const qp = await startQueueProxy(knativeEnv(app.port, { CONTAINER_CONCURRENCY: '1' }))
   t.teardown(async () => { await qp.stop(); await app.stop() })
-  const c = connect(qp.url, '/echo')
-  await opened(c)
+  const c = connectWebsocket(qp.url, '/echo')
+  await c.opened
   t.same(accounting(qp), { active: 1, stats: 1, running: 1, waiting: 0 }, 'the websocket holds the only slot')
   const plain = openRequest(`${qp.url}/plain`)
   let answered = false
@@ -184,12 +99,12 @@ t.test('cc=1: an open websocket holds the slot; a plain request waits until it c
 })
 
 t.test('REVISION_TIMEOUT_SECONDS=1 closes a websocket that stays open longer', async (t) => {
-  const app = await wsApp()
+  const app = await startWebsocketApp()
   const qp = await startQueueProxy(knativeEnv(app.port, { REVISION_TIMEOUT_SECONDS: '1' }))
   t.teardown(async () => { await qp.stop(); await app.stop() })
   const start = Date.now()
-  const c = connect(qp.url, '/echo')
-  await opened(c)
+  const c = connectWebsocket(qp.url, '/echo')
+  await c.opened
   // Traffic does not extend the total timeout.
   const iv = setInterval(() => { if (c.ws.readyState === WebSocket.OPEN) c.ws.send('tick') }, 100)
   const code = await c.closed
@@ -202,13 +117,13 @@ t.test('REVISION_TIMEOUT_SECONDS=1 closes a websocket that stays open longer', a
 })
 
 t.test('REVISION_IDLE_TIMEOUT_SECONDS=1 (total 5 s): traffic keeps a websocket open, silence closes it', async (t) => {
-  const app = await wsApp()
+  const app = await startWebsocketApp()
   const qp = await startQueueProxy(knativeEnv(app.port, { REVISION_TIMEOUT_SECONDS: '5', REVISION_IDLE_TIMEOUT_SECONDS: '1' }))
   t.teardown(async () => { await qp.stop(); await app.stop() })
   const start = Date.now()
-  const busy = connect(qp.url, '/echo')
-  const quiet = connect(qp.url, '/echo')
-  await Promise.all([opened(busy), opened(quiet)])
+  const busy = connectWebsocket(qp.url, '/echo')
+  const quiet = connectWebsocket(qp.url, '/echo')
+  await Promise.all([busy.opened, quiet.opened])
   const iv = setInterval(() => busy.ws.send('tick'), 200)
   const quietCode = await quiet.closed
   const quietMs = Date.now() - start
@@ -226,7 +141,7 @@ t.test('the app is not listening: the upgrade gets 502 with the dial error', asy
   const port = await deadPort()
   const qp = await startQueueProxy(knativeEnv(port))
   t.teardown(() => qp.stop())
-  const r = await refusal(qp.url, '/echo')
+  const r = await upgradeRefusal(qp.url, '/echo')
   t.equal(r.status, 502)
   t.equal(r.body, `dial tcp 127.0.0.1:${port}: connect: connection refused\n`)
   t.ok(await settled(qp), 'nothing left in flight')
@@ -234,21 +149,21 @@ t.test('the app is not listening: the upgrade gets 502 with the dial error', asy
 })
 
 t.test('the app closes the connection without answering the upgrade: 502 "EOF"', async (t) => {
-  const app = await wsApp()
+  const app = await startWebsocketApp()
   const qp = await startQueueProxy(knativeEnv(app.port))
   t.teardown(async () => { await qp.stop(); await app.stop() })
-  const r = await refusal(qp.url, '/hangup')
+  const r = await upgradeRefusal(qp.url, '/hangup')
   t.equal(r.status, 502)
   t.equal(r.body, 'EOF\n')
   t.ok(await settled(qp), 'nothing left in flight')
 })
 
 t.test('REVISION_TIMEOUT_SECONDS=1 and the app never answers the upgrade: 504 "request timeout"', async (t) => {
-  const app = await wsApp()
+  const app = await startWebsocketApp()
   const qp = await startQueueProxy(knativeEnv(app.port, { REVISION_TIMEOUT_SECONDS: '1' }))
   t.teardown(async () => { await qp.stop(); await app.stop() })
   const start = Date.now()
-  const r = await refusal(qp.url, '/never')
+  const r = await upgradeRefusal(qp.url, '/never')
   const ms = Date.now() - start
   t.equal(r.status, 504)
   t.equal(r.body, 'request timeout')
@@ -260,13 +175,13 @@ t.test('REVISION_TIMEOUT_SECONDS=1 and the app never answers the upgrade: 504 "r
 // timeout bounds the whole session (e2e TestWebSocketWithTimeout, "exceeds
 // response start timeout seconds": an echo delayed past it is a connection error).
 t.test('REVISION_RESPONSE_START_TIMEOUT_SECONDS=1 (total 5 s) closes an open websocket at 1 s', async (t) => {
-  const app = await wsApp()
+  const app = await startWebsocketApp()
   const qp = await startQueueProxy(knativeEnv(app.port, { REVISION_TIMEOUT_SECONDS: '5', REVISION_RESPONSE_START_TIMEOUT_SECONDS: '1' }))
   t.teardown(async () => { await qp.stop(); await app.stop() })
   const start = Date.now()
-  const fast = connect(qp.url, '/echo')
-  const slow = connect(qp.url, '/slow-echo')
-  await Promise.all([opened(fast), opened(slow)])
+  const fast = connectWebsocket(qp.url, '/echo')
+  const slow = connectWebsocket(qp.url, '/slow-echo')
+  await Promise.all([fast.opened, slow.opened])
   fast.ws.send('quick')
   slow.ws.send('late')
   t.ok(await waitFor(() => fast.messages.includes('echo:quick')), 'an echo within the timeout arrives')
@@ -279,14 +194,14 @@ t.test('REVISION_RESPONSE_START_TIMEOUT_SECONDS=1 (total 5 s) closes an open web
 })
 
 t.test('cc=1: an upgrade beyond the full queue gets 503 "pending request queue full" with http.Error headers', async (t) => {
-  const app = await wsApp()
+  const app = await startWebsocketApp()
   const qp = await startQueueProxy(knativeEnv(app.port, { CONTAINER_CONCURRENCY: '1' }))
   t.teardown(async () => { await qp.stop(); await app.stop() })
-  const holder = connect(qp.url, '/echo')
-  await opened(holder)
+  const holder = connectWebsocket(qp.url, '/echo')
+  await holder.opened
   const queued = Array.from({ length: 10 }, (_, i) => openRequest(`${qp.url}/q${i}`))
   t.ok(await waitFor(() => accounting(qp).waiting === 10), '10 requests queued behind the websocket')
-  const r = await refusal(qp.url, '/echo')
+  const r = await upgradeRefusal(qp.url, '/echo')
   t.equal(r.status, 503)
   t.equal(r.body, 'pending request queue full\n')
   t.equal(r.headers['content-type'], 'text/plain; charset=utf-8')
@@ -298,19 +213,19 @@ t.test('cc=1: an upgrade beyond the full queue gets 503 "pending request queue f
 })
 
 t.test('cc=1: a queued upgrade whose client gives up frees its queue slot and never reaches the app', async (t) => {
-  const app = await wsApp()
+  const app = await startWebsocketApp()
   const qp = await startQueueProxy(knativeEnv(app.port, { CONTAINER_CONCURRENCY: '1' }))
   t.teardown(async () => { await qp.stop(); await app.stop() })
-  const holder = connect(qp.url, '/echo')
-  await opened(holder)
-  const leaver = connect(qp.url, '/echo')
-  const next = connect(qp.url, '/echo')
+  const holder = connectWebsocket(qp.url, '/echo')
+  await holder.opened
+  const leaver = connectWebsocket(qp.url, '/echo')
+  const next = connectWebsocket(qp.url, '/echo')
   t.ok(await waitFor(() => accounting(qp).waiting === 2), 'two upgrades queued')
   leaver.ws.terminate()
   t.ok(await waitFor(() => accounting(qp).waiting === 1 && accounting(qp).stats === 2), 'the leaver is accounted out')
   holder.ws.close()
-  await opened(next)
-  t.equal(app.seenHosts.length, 2, 'only the holder and the next upgrade reached the app')
+  await next.opened
+  t.equal(app.upgrades.length, 2, 'only the holder and the next upgrade reached the app')
   next.ws.close()
   t.ok(await settled(qp), 'nothing left in flight')
 })

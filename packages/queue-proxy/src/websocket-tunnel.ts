@@ -9,6 +9,12 @@
 // The bytes are the relay's (core/http/upgrade-relay.ts): only a 101 for the
 // requested protocol opens a raw tunnel; any other answer is one ordinary
 // response, after which the connection is served as HTTP again.
+//
+// Traced as any request (request-tracing.ts): the server span, `queue_wait`
+// in the breaker, `queue_proxy` around the upstream, whose context goes in the
+// upgrade head. They end when the tunnel does (Go's handler returns when the
+// hijacked connection closes) with the answer's status: 101, the refusal's,
+// or the tunnel's own error.
 
 import type http from 'node:http'
 import type net from 'node:net'
@@ -20,6 +26,7 @@ import { UpstreamHeadError } from '@sluice/core/http/upgrade-response'
 import { clientKeepsAlive, UpgradeRelay, type UpgradeOwner } from '@sluice/core/http/upgrade-relay'
 import { originFormTarget, scanRequestHeaders, type ScannedRequest } from './request-headers.ts'
 import { upstreamErrorText } from '@sluice/core/http/upstream-errors'
+import type { RequestTrace } from '@sluice/core/tracing/tracer'
 
 export class Tunnel implements ScannedRequest, BreakerWaiter, UpgradeOwner {
   userAgent = ''
@@ -32,14 +39,19 @@ export class Tunnel implements ScannedRequest, BreakerWaiter, UpgradeOwner {
   host = ''
   upstreamHeaders: string[] = []
   breakerQueued?: boolean
+  /** Open spans while tracing is on. */
+  spans: RequestTrace | null = null
 
+  readonly req: http.IncomingMessage
   private readonly ctx: QueueContext
-  private readonly req: http.IncomingMessage
   private readonly client: net.Socket
   private readonly tunnels: Set<Tunnel>
   private readonly relay: UpgradeRelay
   private holdsSlot = false
   private done = false
+  private dialed = false
+  /** The status of an answer the tunnel wrote itself (502, 503, 504); 0 when none. */
+  private ownStatus = 0
   private totalTimer: NodeJS.Timeout
   private idleTimer: NodeJS.Timeout | null = null
 
@@ -70,6 +82,8 @@ export class Tunnel implements ScannedRequest, BreakerWaiter, UpgradeOwner {
 
   start(): void {
     const breaker = this.ctx.breaker
+    const tracing = this.ctx.tracing
+    if (tracing !== null) tracing.start(this, breaker !== null)
     if (breaker === null) return this.connect()
     const r = breaker.acquire(this)
     if (r === Acquire.acquired) {
@@ -87,6 +101,8 @@ export class Tunnel implements ScannedRequest, BreakerWaiter, UpgradeOwner {
   }
 
   private connect(): void {
+    if (this.spans !== null) this.spans.closeWait()
+    this.dialed = true
     const req = this.req
     let target = req.url!
     if (target.charCodeAt(0) !== 47 /* '/' */) target = originFormTarget(this, target, (req.headers['k-original-host'] ?? '') !== '')
@@ -123,6 +139,7 @@ export class Tunnel implements ScannedRequest, BreakerWaiter, UpgradeOwner {
   }
 
   private replyAndClose(status: number, body: string): void {
+    this.ownStatus = status
     const reason = status === 503 ? 'Service Unavailable' : status === 504 ? 'Gateway Timeout' : 'Bad Gateway'
     // 502 and 503 come from Go's http.Error (nosniff); the timeout handler's 504 does not.
     const nosniff = status === 504 ? '' : 'x-content-type-options: nosniff\r\n'
@@ -146,7 +163,23 @@ export class Tunnel implements ScannedRequest, BreakerWaiter, UpgradeOwner {
     if (this.idleTimer !== null) clearTimeout(this.idleTimer)
     const ctx = this.ctx
     ctx.stats.requestOut(performance.now(), this.proxied)
+    if (this.spans !== null) {
+      this.spans.end(this.spanStatus())
+      this.spans = null
+    }
     if (--ctx.active === 0 && ctx.onIdle !== null) ctx.onIdle()
+  }
+
+  /**
+   * The status the spans record: the tunnel's own answer, else the upstream's
+   * (101 or a refusal); with neither (the client left first), what Go's
+   * handler would have answered: 502 from the proxy, 500 from the breaker wait.
+   */
+  private spanStatus(): number {
+    if (this.ownStatus !== 0) return this.ownStatus
+    const answered = this.relay.answerStatus
+    if (answered !== 0) return answered
+    return this.dialed ? 502 : 500
   }
 
   /** Shutdown: cut the tunnel now. */

@@ -4,79 +4,18 @@
 // with the activator's error answers when it cannot be tunnelled.
 import t from 'tap'
 import http from 'node:http'
-import type net from 'node:net'
-import { WebSocket, WebSocketServer } from 'ws'
-import { close, startApp } from '../../helpers/servers.ts'
+import { WebSocket } from 'ws'
 import { waitFor } from '../../helpers/request-path.ts'
 import { startTestAutoscaler } from '../../helpers/test-autoscaler.ts'
 import { revisionInfo, startActivator, startPod } from '../../helpers/activator.ts'
+import { connectWebsocket, startWebsocketApp, upgradeRefusal } from '../../helpers/websocket-app.ts'
 
 t.jobs = 3
-
-/** A user container with a websocket echo on any path; plain requests get "plain <path>". */
-async function wsApp() {
-  const wss = new WebSocketServer({ noServer: true })
-  const app = await startApp((req, res) => res.end(`plain ${req.url}`))
-  const upgrades: http.IncomingHttpHeaders[] = []
-  const sockets = new Set<net.Socket>()
-  app.server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-    sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
-    upgrades.push(req.headers)
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      ws.send(`hello ${req.url}`)
-      ws.on('message', (d, isBinary) => ws.send(isBinary ? d : `echo:${d.toString()}`))
-    })
-  })
-  return {
-    ...app,
-    upgrades,
-    stop: async () => {
-      for (const s of sockets) s.destroy()
-      wss.close()
-      await close(app.server)
-    },
-  }
-}
-
-interface Client {
-  ws: WebSocket
-  messages: string[]
-  opened: Promise<void>
-  closed: Promise<number>
-}
-
-function connect(url: string, path: string, headers: Record<string, string>): Client {
-  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}${path}`, { headers })
-  const messages: string[] = []
-  ws.on('message', (d) => messages.push(d.toString()))
-  const opened = new Promise<void>((resolve, reject) => {
-    ws.on('open', () => resolve())
-    ws.on('error', reject)
-  })
-  opened.catch(() => {})
-  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)))
-  return { ws, messages, opened, closed }
-}
-
-/** The HTTP answer to an upgrade the activator refuses. */
-function refusal(url: string, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/ws`, { headers })
-    ws.on('open', () => reject(new Error('upgrade unexpectedly accepted')))
-    ws.on('error', (err) => resolve({ status: 0, headers: {}, body: err.message }))
-    ws.on('unexpected-response', (_req, res) => {
-      let body = ''
-      res.on('data', (c: Buffer) => { body += c.toString() })
-      res.on('end', () => { ws.terminate(); resolve({ status: res.statusCode!, headers: res.headers, body }) })
-    })
-  })
-}
 
 const route = (rev: string) => ({ 'Knative-Serving-Namespace': 'default', 'Knative-Serving-Revision': rev })
 
 t.test('a websocket opened during a cold start waits, then tunnels both ways to the app through the queue-proxy', async (t) => {
-  const app = await wsApp()
+  const app = await startWebsocketApp()
   const pod = await startPod(app.port)
   const autoscaler = await startTestAutoscaler()
   const act = await startActivator({ autoscalerUrl: autoscaler.url, revisions: [revisionInfo('ws-00001')] })
@@ -86,7 +25,7 @@ t.test('a websocket opened during a cold start waits, then tunnels both ways to 
     await act.stop()
     await autoscaler.stop()
   })
-  const c = connect(act.url, '/chat', { ...route('ws-00001'), Host: 'chat.example.com' })
+  const c = connectWebsocket(act.url, '/chat', { ...route('ws-00001'), Host: 'chat.example.com' })
   const poke = await autoscaler.waitForStat((s) => s.name === 'ws-00001')
   t.equal(poke.stat.averageConcurrentRequests, 1, 'the upgrade request pokes the autoscaler like any request')
   await new Promise((r) => setTimeout(r, 100))
@@ -101,7 +40,7 @@ t.test('a websocket opened during a cold start waits, then tunnels both ways to 
   c.ws.send(binary)
   t.same(await got, binary, 'binary frame intact')
 
-  const up = app.upgrades[0]!
+  const up = app.upgrades[0]!.headers
   t.equal(up.host, 'chat.example.com', 'the app sees the original Host')
   t.equal(up['knative-serving-revision'], undefined)
   const atQp = pod.seen.find((s) => s.url === '/chat')
@@ -115,7 +54,7 @@ t.test('a websocket opened during a cold start waits, then tunnels both ways to 
 })
 
 t.test('cc=1: an open websocket holds the pod slot; a plain request waits until it closes', async (t) => {
-  const app = await wsApp()
+  const app = await startWebsocketApp()
   const pod = await startPod(app.port, { containerConcurrency: 1 })
   const act = await startActivator({ revisions: [revisionInfo('one-00001', { containerConcurrency: 1 })] })
   act.source.setEndpoints('default', 'one-00001', { ready: [pod.dest], notReady: [] })
@@ -124,7 +63,7 @@ t.test('cc=1: an open websocket holds the pod slot; a plain request waits until 
     await app.stop()
     await act.stop()
   })
-  const c = connect(act.url, '/hold', route('one-00001'))
+  const c = connectWebsocket(act.url, '/hold', route('one-00001'))
   await c.opened
   const rt = act.activator.ctx.throttler.get('default/one-00001')!
   t.equal(rt.inFlight, 1)
@@ -141,7 +80,7 @@ t.test('cc=1: an open websocket holds the pod slot; a plain request waits until 
 })
 
 t.test('refusals: unknown revision 404, no pod before the timeout 504, dead pod 502 with Go\'s dial error', async (t) => {
-  const app = await wsApp()
+  const app = await startWebsocketApp()
   const pod = await startPod(app.port)
   const act = await startActivator({
     revisions: [revisionInfo('cold-00001', { timeoutSeconds: 1 }), revisionInfo('dead-00001')],
@@ -150,12 +89,12 @@ t.test('refusals: unknown revision 404, no pod before the timeout 504, dead pod 
     await app.stop()
     await act.stop()
   })
-  const unknown = await refusal(act.url, route('nope-00001'))
+  const unknown = await upgradeRefusal(act.url, '/ws', route('nope-00001'))
   t.equal(unknown.status, 404)
   t.equal(unknown.body, 'Error getting active endpoint: revision.serving.knative.dev "nope-00001" not found\n')
 
   const started = performance.now()
-  const cold = await refusal(act.url, route('cold-00001'))
+  const cold = await upgradeRefusal(act.url, '/ws', route('cold-00001'))
   t.equal(cold.status, 504)
   t.equal(cold.body, 'activator request timeout')
   t.ok(performance.now() - started >= 990, 'after the revision timeout')
@@ -164,7 +103,7 @@ t.test('refusals: unknown revision 404, no pod before the timeout 504, dead pod 
   const rt = act.activator.ctx.throttler.get('default/dead-00001')!
   t.ok(await waitFor(() => rt.healthyDests.length === 1), 'pod probed healthy')
   await pod.kill()
-  const dead = await refusal(act.url, route('dead-00001'))
+  const dead = await upgradeRefusal(act.url, '/ws', route('dead-00001'))
   t.equal(dead.status, 502)
   t.equal(dead.body, `dial tcp ${pod.dest}: connect: connection refused\n`)
   t.same(rt.healthyDests, [], 'the pod is dropped (passive removal)')

@@ -7,6 +7,12 @@
 // for the requested protocol opens a raw tunnel; any other answer is one
 // ordinary response, after which the connection is served as HTTP again, so a
 // later request on it is identified, counted and throttled like any other.
+//
+// Traced as any request (activation-exchange.ts): the server span,
+// `throttler_try` for the wait for capacity, then `activator_proxy`, whose
+// context goes in the upgrade head. They end when the tunnel does (Go's
+// handler returns when the hijacked connection closes) with the answer's
+// status: 101, the pod's refusal, or the tunnel's own error.
 
 import type http from 'node:http'
 import type net from 'node:net'
@@ -14,6 +20,7 @@ import { clientIp } from '@sluice/core/http/client-ip'
 import { UpstreamHeadError } from '@sluice/core/http/upgrade-response'
 import { clientKeepsAlive, UpgradeRelay, type UpgradeOwner } from '@sluice/core/http/upgrade-relay'
 import { upstreamErrorText } from '@sluice/core/http/upstream-errors'
+import type { RequestTrace } from '@sluice/core/tracing/tracer'
 import type { ActivatorContext } from '../context.ts'
 import type { RejectReason, ThrottleWaiter } from '../net/throttler.ts'
 import { revisionKey, type RevisionInfo } from '../revision.ts'
@@ -32,6 +39,8 @@ class UpgradeTunnel implements ScannedActivatorRequest, ThrottleWaiter, UpgradeO
   upstreamHeaders: string[] = []
   queuedIn?: object | null
   throttleStart?: number
+  /** Open spans while tracing is on (the tracer in force when the tunnel started). */
+  spans: RequestTrace | null = null
 
   private readonly ctx: ActivatorContext
   private readonly req: http.IncomingMessage
@@ -43,6 +52,8 @@ class UpgradeTunnel implements ScannedActivatorRequest, ThrottleWaiter, UpgradeO
   private waiting = false
   private holdsSlot = false
   private done = false
+  /** The status of an answer the tunnel wrote itself; 0 when none. */
+  private ownStatus = 0
 
   constructor(ctx: ActivatorContext, req: http.IncomingMessage, client: net.Socket, head: Buffer) {
     this.ctx = ctx
@@ -67,6 +78,11 @@ class UpgradeTunnel implements ScannedActivatorRequest, ThrottleWaiter, UpgradeO
     this.rev = rev
     this.ctx.reporter.requestIn(rev.namespace, rev.name)
     this.timer = setTimeout(onTunnelTimeout, rev.timeoutSeconds * 1000, this)
+    const tracer = this.ctx.tracing
+    if (tracer !== null) {
+      this.spans = tracer.startRequest(this.req, this.host, this.userAgent, this.upstreamHeaders)
+      this.spans.openWait('throttler_try')
+    }
     this.waiting = true
     this.ctx.throttler.try(revisionKey(rev.namespace, rev.name), this, 0, rev.timeoutSeconds * 1000)
   }
@@ -76,6 +92,10 @@ class UpgradeTunnel implements ScannedActivatorRequest, ThrottleWaiter, UpgradeO
     this.holdsSlot = true
     if (this.done) return this.finish()
     this.dest = dest
+    if (this.spans !== null) {
+      this.spans.closeWait()
+      this.spans.openInner('activator_proxy', this.upstreamHeaders)
+    }
     const req = this.req
     let head = `${req.method} ${req.url} HTTP/1.1\r\nhost: ${dest}\r\n`
     const h = this.upstreamHeaders
@@ -91,6 +111,7 @@ class UpgradeTunnel implements ScannedActivatorRequest, ThrottleWaiter, UpgradeO
 
   onReject(reason: RejectReason, retryAfterSec: number): void {
     this.waiting = false
+    if (this.spans !== null) this.spans.closeWait('activator.throttler.error', reason)
     this.reply(reason === 'no-revision' ? 404 : 503, reason === 'full' ? 'pending request queue full\n' : 'context deadline exceeded\n', retryAfterSec)
   }
 
@@ -113,6 +134,7 @@ class UpgradeTunnel implements ScannedActivatorRequest, ThrottleWaiter, UpgradeO
   }
 
   private reply(status: number, body: string, retryAfterSec = 0): void {
+    this.ownStatus = status
     if (this.client.writable && this.relay.waiting) {
       const extra = retryAfterSec > 0 ? `retry-after: ${retryAfterSec}\r\n` : ''
       this.client.end(`HTTP/1.1 ${status} ${reasonPhrase(status)}\r\ncontent-type: text/plain; charset=utf-8\r\n${extra}connection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
@@ -135,7 +157,23 @@ class UpgradeTunnel implements ScannedActivatorRequest, ThrottleWaiter, UpgradeO
       ctx.throttler.cancel(this)
     }
     if (this.rev !== null) ctx.reporter.requestOut(this.rev.namespace, this.rev.name)
+    if (this.spans !== null) {
+      this.spans.end(this.spanStatus())
+      this.spans = null
+    }
     if (--ctx.active === 0 && ctx.onIdle !== null) ctx.onIdle()
+  }
+
+  /**
+   * The status the spans record: the tunnel's own answer, else the pod's (101
+   * or a refusal); with neither (the client left first), what Go's handler
+   * would have answered: 502 from the proxy, 500 from the throttler wait.
+   */
+  private spanStatus(): number {
+    if (this.ownStatus !== 0) return this.ownStatus
+    const answered = this.relay.answerStatus
+    if (answered !== 0) return answered
+    return this.dest !== '' ? 502 : 500
   }
 }
 

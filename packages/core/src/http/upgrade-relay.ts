@@ -69,6 +69,8 @@ export class UpgradeRelay {
   private answer: UpgradeResponse | null = null
   private body: ResponseBody | null = null
   private keepAlive = false
+  /** The upstream's final answer relayed: 101, or the refusal's status; 0 before (or without) one. */
+  private status = 0
 
   constructor(owner: UpgradeOwner, client: net.Socket, head: Buffer, req: UpgradeRequest) {
     this.owner = owner
@@ -87,6 +89,11 @@ export class UpgradeRelay {
   /** Before the final answer (an owner's timeout answers 504 then). */
   get waiting(): boolean {
     return this.phase === WAITING
+  }
+
+  /** The final answer the upstream gave and the client got (spans' http.status_code): 101, a refusal's status, or 0. */
+  get answerStatus(): number {
+    return this.status
   }
 
   /** Dials upstream and sends `head` (request line and headers, blank line included). */
@@ -193,6 +200,7 @@ export class UpgradeRelay {
   /** 101: the held bytes go first, then both sides are piped. */
   private splice(head: Buffer, rest: Buffer): void {
     this.phase = SPLICED
+    this.status = 101
     const up = this.upstream!
     const client = this.client
     client.write(head)
@@ -216,6 +224,7 @@ export class UpgradeRelay {
     // Keep the connection only where the next request's first byte is known.
     this.keepAlive = this.req.keepAlive && this.bodyLeft === 0 && !r.body.untilClose
     this.phase = RELAYING
+    this.status = this.answer!.head!.status
     this.body = r.body
     this.client.write(this.keepAlive ? r.head : r.head.replace(/\r\n\r\n$/, '\r\nconnection: close\r\n\r\n'))
     if (!this.keepAlive) {
