@@ -11,6 +11,7 @@ import { createLogger } from '@sluice/core/logging'
 import { emptyStat, type WireStatMessage } from '@sluice/core/stat-proto'
 import { StatSender, type StatSenderOptions } from '@sluice/activator/stats/stat-sender'
 import { startTestAutoscaler, type TestAutoscaler } from '../../helpers/test-autoscaler.ts'
+import { waitFor } from '../../helpers/servers.ts'
 
 const log = createLogger({ name: 'test', level: 'silent' })
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -151,6 +152,9 @@ t.test('stop() closes cleanly with 1000, stops reconnecting and leaves no open h
   const autoscaler = await startTestAutoscaler()
   t.teardown(() => autoscaler.stop())
   const sockets = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length
+  // The previous test's connections may still be closing: let them go first, so they neither
+  // count against the sender nor hide a socket it leaves open.
+  await waitFor(() => sockets() === 0, 2000)
   const baseline = sockets()
   const states: boolean[] = []
   const sender = new StatSender({ url: autoscaler.url, log, pingIntervalMs: 20, backoff: { initialMs: 10 }, onStateChange: (c) => states.push(c) })
@@ -164,7 +168,7 @@ t.test('stop() closes cleanly with 1000, stops reconnecting and leaves no open h
   t.same(states, [true, false])
   await autoscaler.waitFor(() => autoscaler.openConnections === 0, 1000, 'the server side to close')
   t.same(autoscaler.closeCodes, [1000], 'a normal close frame')
-  await sleep(100)
+  await waitFor(() => sockets() <= baseline, 2000)
   t.equal(sockets(), baseline, 'no sockets left')
   t.equal(autoscaler.connectionsAccepted, 1, 'no reconnect after stop()')
   sender.send([msg('rev1', 1, 1)])
