@@ -13,7 +13,8 @@ import type { EndpointEvents, EndpointSource } from './endpoints/source.ts'
 import { createMainHandler } from './handler/main-handler.ts'
 import { WaitingUploads } from './handler/waiting-uploads.ts'
 import { createUpgradeHandler } from './handler/upgrade-tunnel.ts'
-import { ActivatorMetrics } from './metrics.ts'
+import { ActivatorMetrics, revisionLabels } from './metrics.ts'
+import { splitRevisionKey } from './revision.ts'
 import { Throttler } from './net/throttler.ts'
 import { ConcurrencyReporter } from './stats/concurrency-reporter.ts'
 import { StatSender } from './stats/stat-sender.ts'
@@ -83,10 +84,7 @@ export class Activator {
       passthroughLb: cfg.mesh.passthroughLb,
       queue: { shedOnDeadlineEstimate: cfg.shedOnDeadlineEstimate },
       policyOverride: opts.policy,
-      lookupRevision: (key) => {
-        const i = key.indexOf('/')
-        return opts.source.getRevision(key.slice(0, i), key.slice(i + 1))
-      },
+      lookupRevision: (key) => opts.source.getRevision(...splitRevisionKey(key)),
       log,
       onColdStart: (key) => metrics.coldStart(key),
     })
@@ -291,8 +289,7 @@ export class Activator {
   private updateQueueGauges(): void {
     const m = this.ctx.metrics
     for (const rt of this.ctx.throttler.all()) {
-      const i = rt.key.indexOf('/')
-      const labels = { namespace_name: rt.key.slice(0, i), revision_name: rt.key.slice(i + 1) }
+      const labels = revisionLabels(rt.key)
       m.queueDepth.set(labels, rt.queue.length)
       m.bufferedBytes.set(labels, rt.queue.bufferedBytes)
       if (!m.started(rt.key)) {

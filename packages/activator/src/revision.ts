@@ -23,3 +23,9 @@ export interface RevisionInfo {
 export function revisionKey(namespace: string, name: string): string {
   return `${namespace}/${name}`
 }
+
+/** revisionKey's parts: [namespace, name]. */
+export function splitRevisionKey(key: string): [string, string] {
+  const i = key.indexOf('/')
+  return [key.slice(0, i), key.slice(i + 1)]
+}

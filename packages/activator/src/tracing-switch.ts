@@ -12,8 +12,6 @@ import type { SpanDrops } from '@sluice/core/tracing/span-drops'
 
 /** Knative's activator exports as this service (tracing.NewOpenCensusTracer in cmd/activator). */
 export const ACTIVATOR_SERVICE = 'activator-service'
-/** A dead collector costs shutdown at most this much. */
-const CLOSE_WAIT_MS = 2000
 
 export interface TracingHolder {
   tracing: Tracer | null
@@ -58,7 +56,7 @@ export class TracingSwitch {
     this.#holder.tracing = next
     this.#settings = settings
     this.#log.info(settings === null ? { tracing: 'off', from } : { tracing: 'on', exporter: settings.exporter, endpoint: settings.endpoint, sampleRate: settings.sampleRate, from }, 'tracing settings')
-    if (old !== null) await old.shutdownWithin(CLOSE_WAIT_MS)
+    if (old !== null) await old.shutdownWithin()
   }
 
   async #dropCounter(): Promise<SpanDrops> {
@@ -76,7 +74,7 @@ export class TracingSwitch {
     await this.#chain
     const t = this.#holder.tracing
     this.#holder.tracing = null
-    if (t !== null) await t.shutdownWithin(CLOSE_WAIT_MS)
+    if (t !== null) await t.shutdownWithin()
     this.#drops?.flush()
   }
 }

@@ -39,6 +39,6 @@ export function configMapData(text: string, name: string, error: ConfigMapErrorF
   return data
 }
 
-export function isRecord(v: unknown): v is Record<string, unknown> {
+function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }

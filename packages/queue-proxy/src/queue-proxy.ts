@@ -201,7 +201,7 @@ export class QueueProxy {
     this.reporter.stop()
     this.requestLog?.flush()
     // Spans of the last requests are exported; a dead collector costs at most 2 s.
-    if (this.tracing !== null) await this.tracing.tracer.shutdownWithin(2000)
+    if (this.tracing !== null) await this.tracing.tracer.shutdownWithin()
     this.spanDrops?.flush()
     await this.ctx.upstreams.close()
     log.info('shutdown complete')
@@ -213,4 +213,3 @@ async function listen(server: net.Server | http.Server, port: number, host: stri
   await once(server, 'listening')
   return (server.address() as net.AddressInfo).port
 }
-

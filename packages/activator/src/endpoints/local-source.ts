@@ -9,7 +9,7 @@
 import http from 'node:http'
 import { once } from 'node:events'
 import type net from 'node:net'
-import { revisionKey, type RevisionInfo } from '../revision.ts'
+import { revisionKey, splitRevisionKey, type RevisionInfo } from '../revision.ts'
 import type { EndpointEvents, EndpointSource, RevisionEndpoints } from './source.ts'
 
 export class LocalSource implements EndpointSource {
@@ -22,7 +22,7 @@ export class LocalSource implements EndpointSource {
     this.events = events
     for (const rev of this.revisions.values()) events.revisionUpserted(rev)
     for (const [key, eps] of this.endpoints) {
-      const [ns, name] = splitKey(key)
+      const [ns, name] = splitRevisionKey(key)
       events.endpointsUpdated(ns, name, eps)
     }
   }
@@ -85,11 +85,6 @@ export class LocalSource implements EndpointSource {
       reply(res, 200, '{}')
     }).catch((err: Error) => reply(res, 400, JSON.stringify({ error: err.message })))
   }
-}
-
-function splitKey(key: string): [string, string] {
-  const i = key.indexOf('/')
-  return [key.slice(0, i), key.slice(i + 1)]
 }
 
 function reply(res: http.ServerResponse, status: number, body: string): void {

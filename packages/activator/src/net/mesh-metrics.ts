@@ -7,6 +7,7 @@ import type { Registry } from 'prom-client'
 import { loadPromParts } from '@sluice/core/prom-parts'
 import type { Throttler } from './throttler.ts'
 import { MESH_MODES } from './mesh-config.ts'
+import { revisionLabels } from '../metrics.ts'
 
 export function registerMeshMetrics(registry: Registry, throttler: Throttler): void {
   const { Gauge } = loadPromParts()
@@ -36,8 +37,7 @@ export function registerMeshMetrics(registry: Registry, throttler: Throttler): v
     collect() {
       this.reset()
       for (const rt of throttler.all()) {
-        const i = rt.key.indexOf('/')
-        this.set({ namespace_name: rt.key.slice(0, i), revision_name: rt.key.slice(i + 1) }, rt.clusterDest === null ? 0 : 1)
+        this.set(revisionLabels(rt.key), rt.clusterDest === null ? 0 : 1)
       }
     },
   })

@@ -34,6 +34,8 @@ export const MAX_QUEUED_SPANS = 2048
 const BATCH_SIZE = 512
 const EXPORT_DELAY_MS = 1000
 const EXPORT_TIMEOUT_MS = 5000
+/** What a shutdown waits at most for the last export (both components' drain and a tracer switch). */
+const SHUTDOWN_WAIT_MS = 2000
 
 type Headers = Record<string, string | string[] | undefined>
 
@@ -310,8 +312,8 @@ export class Tracer {
     return this.#provider.shutdown()
   }
 
-  /** Shuts down (exporting what is queued), waiting at most `maxMs`: a dead collector must not hold up a drain. */
-  async shutdownWithin(maxMs: number): Promise<void> {
+  /** Shuts down (exporting what is queued), waiting at most `maxMs` (2 s by default): a dead collector must not hold up a drain. */
+  async shutdownWithin(maxMs = SHUTDOWN_WAIT_MS): Promise<void> {
     let timer: NodeJS.Timeout | undefined
     const cap = new Promise<void>((resolve) => { timer = setTimeout(resolve, maxMs) })
     await Promise.race([this.#provider.shutdown().catch(ignoreError), cap])

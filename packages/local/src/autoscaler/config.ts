@@ -258,7 +258,6 @@ export async function loadAutoscalerConfig(path: string): Promise<AutoscalerConf
   return parseAutoscalerConfigMap(await readFile(path, 'utf8'))
 }
 
-
 // ---- per-revision annotations ----
 
 export const ANNOTATION_PREFIX = 'autoscaling.knative.dev/'
